@@ -1,0 +1,207 @@
+"""Values that cross stage boundaries.
+
+Every stage of the pipeline (fetch -> feeds -> extract -> stories -> match ->
+store -> alerts) takes and returns these frozen dataclasses. They carry no I/O
+and no ORM rows; `store/` converts to and from its own tables.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+class SourceKind(enum.StrEnum):
+    """How a source's document lists its articles."""
+
+    RSS = "rss"  # RSS 0.9x/1.0/2.0, Atom, anything feedparser reads
+    HTML = "html"  # a listing page: article links matched by include/exclude patterns
+    SITEMAP = "sitemap"  # a (news) sitemap
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A source as the operator configured it (one `[[sources]]` table)."""
+
+    name: str
+    url: str
+    kind: SourceKind = SourceKind.RSS
+    interval: timedelta = timedelta(minutes=15)
+    enabled: bool = True
+    headers: tuple[tuple[str, str], ...] = ()
+    include: tuple[str, ...] = ()  # regexes an article URL must match (html sources)
+    exclude: tuple[str, ...] = ()  # regexes that reject an article URL (html sources)
+
+
+class FetchOutcome(enum.StrEnum):
+    """The one classification of an HTTP fetch; recorded on the source."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    HTTP_ERROR = "http_error"  # 4xx/5xx other than 429/503-with-Retry-After
+    RATE_LIMITED = "rate_limited"  # 429 or 503 with Retry-After
+    TIMEOUT = "timeout"  # connect timeout or the total deadline
+    TOO_LARGE = "too_large"  # body (after decompression) over the cap
+    BLOCKED = "blocked"  # SSRF guard: non-global address or non-http(s) scheme
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    CONNECTION_ERROR = "connection_error"  # DNS, refused, reset, truncated body
+    NOT_A_FEED = "not_a_feed"  # fetched fine, but nothing feed-like in it
+    PARSE_ERROR = "parse_error"
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What came back from one HTTP request (after redirects)."""
+
+    url: str  # as requested
+    outcome: FetchOutcome
+    final_url: str = ""  # after redirects; "" when no response
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
+    body: bytes = b""  # decompressed, capped
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after: float | None = None  # seconds, when the server asked us to wait
+    error: str | None = None  # human-readable reason when outcome is not OK
+    elapsed: float = 0.0  # seconds
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is FetchOutcome.OK
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One item of a feed or listing, before its page is fetched."""
+
+    key: str  # stable identity within its source: guid, else link, else content hash
+    url: str | None  # the article link, absolute; None when the entry has none
+    title: str
+    summary: str  # plain text (HTML stripped)
+    published: datetime | None  # UTC; None when missing or implausible
+    guid: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A feed document turned into entries; `error` says why it is not usable."""
+
+    entries: tuple[FeedEntry, ...]
+    title: str = ""
+    bozo: bool = False  # the parser complained but may still have yielded entries
+    bozo_reason: str | None = None
+    error: FetchOutcome | None = None  # NOT_A_FEED or PARSE_ERROR when nothing usable
+
+
+class ExtractionStatus(enum.StrEnum):
+    """What happened when we turned an article page into text."""
+
+    OK = "ok"  # full text extracted from the page
+    SKIPPED = "skipped"  # not HTML (PDF, image, ...): feed title and summary kept
+    TOO_SHORT = "too_short"  # page had no article-sized text
+    FAILED = "failed"  # extractor error or deadline
+    BLOCKED = "blocked"  # SSRF guard refused the link
+    UNREACHABLE = "unreachable"  # fetch failed (HTTP error, timeout, ...)
+    NO_LINK = "no_link"  # the entry had no URL to fetch
+
+
+@dataclass(frozen=True)
+class ExtractedPage:
+    """The article content trafilatura found in a page."""
+
+    title: str
+    text: str
+    published: datetime | None = None
+    author: str | None = None
+    language: str | None = None
+    canonical_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """An extraction outcome: a page, or the reason there is none."""
+
+    status: ExtractionStatus
+    page: ExtractedPage | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """What rules are matched against: an article's fields, plain text."""
+
+    title: str
+    text: str
+    source: str = ""  # the outlet's host (for `source:` scopes), e.g. "www.reuters.com"
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class TermMatch:
+    """One occurrence of a query term: offsets into the field's original text."""
+
+    term: str  # the term as written in the query
+    field: str  # "title" or "text"
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule matched a document, with the evidence."""
+
+    rule_id: str
+    rule_version: str  # hash of the rule's normalised definition
+    severity: str
+    score: float
+    matches: tuple[TermMatch, ...]
+    clauses: tuple[str, ...] = ()  # the top-level clauses of the query that fired
+    snippet: str = ""  # text around the strongest evidence
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """One message to deliver: an article of a story, with every rule it hit."""
+
+    alert_id: int
+    route: str  # a Slack channel or "console"
+    title: str
+    url: str
+    outlet: str
+    published: datetime | None
+    hits: tuple[Hit, ...]
+    story_id: int
+    thread_ts: str | None = None  # set when this is a reply in the story's thread
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """An entry after fetch, extraction and matching: what the store persists.
+
+    `existing` is set when the canonical URL was already stored (the same
+    article reached through another source): only the entry is recorded.
+    """
+
+    entry: FeedEntry
+    url: str  # the URL we fetched (after redirects), or the entry's link
+    canonical_url: str
+    title: str
+    text: str  # extracted text; the feed summary when extraction failed
+    summary: str
+    outlet: str  # the article's host
+    published: datetime | None
+    extraction: ExtractionStatus
+    extraction_reason: str | None
+    content_hash: str
+    fingerprint: bytes | None = None
+    author: str | None = None
+    language: str | None = None
+    hits: tuple[Hit, ...] = ()
+    routes: tuple[str, ...] = ()  # the union of the hit rules' routes
+    existing: bool = False
+

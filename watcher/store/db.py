@@ -1,0 +1,106 @@
+"""Engines and sessions: SQLite (WAL, busy timeout) or PostgreSQL, and migrations.
+
+`open_database(url)` returns a `Database` whose schema is at the newest
+migration; every command that touches the database goes through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from watcher.errors import StorageError
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000  # wait this long for another writer before "database is locked"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for `postgresql://` URLs (SQLAlchemy's default driver is psycopg2)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StorageError(f"invalid database URL {url!r}: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_pre_ping=True
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across app crashes
+    cursor.close()
+
+
+@dataclass
+class Database:
+    """An engine plus a session factory; use `db.session()` as a context manager."""
+
+    engine: Engine
+    factory: sessionmaker[Session]
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        with self.factory() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply pending Alembic migrations (idempotent).
+
+    On PostgreSQL an advisory lock serialises two processes migrating at once.
+    """
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7318152)")
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_database(url: str, *, migrate: bool = True) -> Database:
+    """Connect, apply migrations, and return a ready `Database`."""
+    engine = create_db_engine(url)
+    try:
+        if migrate:
+            upgrade(engine)
+        elif not inspect(engine).has_table("alembic_version"):
+            raise StorageError(f"database {engine.url!r} is not migrated: run `watcher db upgrade`")
+    except OperationalError as exc:
+        engine.dispose()
+        raise StorageError(f"cannot use database {engine.url!r}: {exc.orig}") from None
+    return Database(engine, sessionmaker(engine, expire_on_commit=False))

@@ -1,0 +1,174 @@
+"""The tables: sources, feed entries, articles, stories, hits and the alert outbox.
+
+ORM rows never leave `watcher.store`; repository functions convert them to
+the dataclasses of `watcher.model` or to small read models of their own.
+Every timestamp is stored and returned as an aware UTC datetime.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention so migrations are stable."""
+
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 (SQLAlchemy API)
+
+
+Base.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class SourceRow(Base):
+    """A configured source and its schedule state (survives restarts)."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=900)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    last_polled_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    next_poll_at: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_outcome: Mapped[str | None] = mapped_column(String(40))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class FeedEntryRow(Base):
+    """An entry key seen in a source; kept after pruning as a tombstone."""
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (UniqueConstraint("source_id", "key", name="uq_feed_entries_source_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    first_seen_at: Mapped[datetime]
+
+
+class StoryRow(Base):
+    """A cluster of near-duplicate articles; alerts are per story and route."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ArticleRow(Base):
+    """One article, unique by canonical URL: fetched, extracted and matched once."""
+
+    __tablename__ = "articles"
+    __table_args__ = (Index("ix_articles_story_id", "story_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    url: Mapped[str] = mapped_column(Text)
+    canonical_url: Mapped[str] = mapped_column(String(2000), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str | None] = mapped_column(Text)  # None once pruned by retention
+    outlet: Mapped[str] = mapped_column(String(255), default="")
+    author: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(20))
+    published_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime]
+    extraction_status: Mapped[str] = mapped_column(String(20))
+    extraction_reason: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"))
+
+
+class HitRow(Base):
+    """A rule matched an article; evidence and the rule's version are kept."""
+
+    __tablename__ = "hits"
+    __table_args__ = (UniqueConstraint("article_id", "rule_id", name="uq_hits_article_rule"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    rule_id: Mapped[str] = mapped_column(String(100), index=True)
+    rule_version: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(10))
+    score: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)  # matches, clauses
+    snippet: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AlertRow(Base):
+    """The outbox: one row per (article, route); `kind` is alert or thread reply."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("article_id", "route", name="uq_alerts_article_route"),
+        Index("ix_alerts_state_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"))
+    route: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))  # "alert" | "reply"
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    state: Mapped[str] = mapped_column(String(10))  # pending | sent | failed | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    channel: Mapped[str | None] = mapped_column(String(200))
+    ts: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
