@@ -1,0 +1,411 @@
+"""Matching rules against documents. PURE: no I/O, no clock, no logging.
+
+`compile_rules` puts the terms of every enabled rule into one Aho-Corasick
+automaton; `match` runs it once over the skeleton of each field (title,
+text; see `watcher.textnorm`), keeps the occurrences that sit on word
+boundaries, and evaluates each candidate rule's syntax tree on those
+occurrences and their word positions.
+
+Semantics:
+- unscoped terms search the title and the text; `title:` only the title;
+- `a NEAR/n b`: an occurrence of `a` and an occurrence of `b` that does not
+  overlap it (`abc* NEAR/1 abcd*` needs two words), in the same field, with
+  at most `n` word positions from the end of the earlier one to the start of
+  the later one (adjacent words: distance 1);
+  a NEAR yields the occurrences that took part, so in
+  `a NEAR/2 b NEAR/3 c` the `c` must be within 3 of an `a` or `b` that
+  paired up;
+- `ATLEAST(n, x)`: at least `n` non-overlapping occurrences of `x` (both
+  fields; `Korea` inside `South Korea` counts once);
+- `source:host`: the document's `source` (else its URL's host) is `host`
+  or ends with `.host`.
+
+A rule is evaluated only when one of its terms occurred, unless it can match
+a document without any term (e.g. `NOT x`): that is decided once, at
+compile time, by evaluating the rule on an empty document.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import ahocorasick
+
+from watcher.model import Document, Hit, TermMatch
+from watcher.rules.ast import (
+    And,
+    AtLeast,
+    Near,
+    Node,
+    Not,
+    Or,
+    Scope,
+    Source,
+    Term,
+    TermKind,
+    terms_of,
+    top_clauses,
+)
+from watcher.rules.load import Rule
+from watcher.textnorm import FieldText, is_word_char
+
+__all__ = ["Matcher", "compile_rules", "match", "score_of"]
+
+ALL_FIELDS = ("title", "text")
+TITLE_WEIGHT = 1.5
+SNIPPET_RADIUS = 120  # characters on each side of the strongest evidence
+
+# (field, skeleton start, skeleton end, word start, word end)
+_Raw = tuple[str, int, int, int, int]
+# (field, skeleton start, skeleton end, word start, word end, term as written)
+_Occ = tuple[str, int, int, int, int, str]
+_Key = tuple[str, bool]  # (pattern, is_prefix)
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    text: str
+    check_start: bool  # the pattern starts with a word character: needs a boundary
+    check_end: bool
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    rule: Rule
+    pids: frozenset[int]  # every pattern of the rule
+    needs: tuple[frozenset[int], ...]  # each set must meet the patterns found
+    always: bool  # can match without any term occurring
+    clauses: tuple[Node, ...]
+
+    def is_candidate(self, present: set[int]) -> bool:
+        """Cheap necessary condition before evaluating the whole tree."""
+        if self.always:
+            return True
+        if self.pids.isdisjoint(present):
+            return False
+        return all(not need.isdisjoint(present) for need in self.needs)
+
+
+class Matcher:
+    """The compiled form of a rule set; build with `compile_rules`."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(r for r in rules if r.enabled)
+        self._pids: dict[_Key, int] = {}
+        self._patterns: list[_Pattern] = []
+        for rule in self.rules:
+            for term in terms_of(rule.node):
+                self._pid(term)
+        self._automaton = ahocorasick.Automaton()
+        by_text: dict[str, list[int]] = {}
+        for pid, pat in enumerate(self._patterns):
+            by_text.setdefault(pat.text, []).append(pid)
+        for text, pids in by_text.items():
+            self._automaton.add_word(text, tuple(pids))
+        if by_text:
+            self._automaton.make_automaton()
+        self._by_pid: dict[int, list[int]] = {}
+        self._compiled = tuple(
+            _Compiled(
+                rule=r,
+                pids=frozenset(self._pids[_key(t)] for t in terms_of(r.node)),
+                needs=tuple(frozenset(self._pids[k] for k in need) for need in _needs(r.node)),
+                always=_evaluate(r.node, {}, self._pids, ALL_FIELDS, None)[0],
+                clauses=top_clauses(r.node),
+            )
+            for r in self.rules
+        )
+        self._always = [i for i, c in enumerate(self._compiled) if c.always]
+        for i, c in enumerate(self._compiled):
+            for pid in c.pids:
+                self._by_pid.setdefault(pid, []).append(i)
+
+    def candidates(self, present: set[int]) -> list[_Compiled]:
+        """The rules worth evaluating when the patterns `present` occurred."""
+        indices = set(self._always)
+        for pid in present:
+            indices.update(self._by_pid.get(pid, ()))
+        return [
+            self._compiled[i] for i in sorted(indices) if self._compiled[i].is_candidate(present)
+        ]
+
+    def _pid(self, term: Term) -> int:
+        key = _key(term)
+        if key not in self._pids:
+            self._pids[key] = len(self._patterns)
+            pat = term.pattern
+            self._patterns.append(
+                _Pattern(pat, is_word_char(pat[0]), is_word_char(pat[-1]) and not key[1])
+            )
+        return self._pids[key]
+
+    def occurrences(self, fields: dict[str, FieldText]) -> dict[int, list[_Raw]]:
+        """Every pattern occurrence on word boundaries, by pattern id."""
+        found: dict[int, list[_Raw]] = {}
+        if not self._patterns:
+            return found
+        for name, ft in fields.items():
+            skel = ft.skeleton
+            for end, pids in self._automaton.iter(skel):
+                for pid in pids:
+                    pat = self._patterns[pid]
+                    start = end - len(pat.text) + 1
+                    if pat.check_start and start > 0 and is_word_char(skel[start - 1]):
+                        continue
+                    if pat.check_end and end + 1 < len(skel) and is_word_char(skel[end + 1]):
+                        continue
+                    occ = (name, start, end + 1, ft.word_at(start), ft.word_at(end))
+                    found.setdefault(pid, []).append(occ)
+        return found
+
+
+def _needs(node: Node) -> list[frozenset[_Key]]:
+    """Sets of terms of which one must occur for `node` to match (a necessary
+    condition in conjunctive form; NOT and source: contribute nothing)."""
+    if isinstance(node, Term):
+        return [frozenset([_key(node)])]
+    if isinstance(node, And):
+        return [need for c in node.children for need in _needs(c)]
+    if isinstance(node, Near):
+        return _needs(node.left) + _needs(node.right)
+    if isinstance(node, Scope | AtLeast):
+        return _needs(node.child)
+    if isinstance(node, Or):
+        firsts = [_needs(c) for c in node.children]
+        if all(firsts):
+            return [frozenset().union(*(f[0] for f in firsts))]
+    return []
+
+
+def _key(term: Term) -> _Key:
+    return (term.pattern, term.kind is TermKind.PREFIX)
+
+
+def compile_rules(rules: Sequence[Rule]) -> Matcher:
+    """Compile the enabled rules of `rules` into one matcher."""
+    return Matcher(rules)
+
+
+def _host(doc: Document) -> str:
+    host = doc.source or urlsplit(doc.url).hostname or ""
+    return host.lower().strip(".")
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """What a rule is evaluated against: occurrences by pattern id and the host."""
+
+    found: dict[int, list[_Raw]]
+    pids: dict[_Key, int]
+    host: str | None  # None: "any source" (used to find rules that need no term)
+
+
+_Result = tuple[bool, list[_Occ]]
+
+
+def _evaluate(
+    node: Node,
+    found: dict[int, list[_Raw]],
+    pids: dict[_Key, int],
+    fields: tuple[str, ...],
+    host: str | None,
+) -> _Result:
+    """Evaluate `node`: (matched, evidence). `host=None` means "any source"."""
+    return _eval(node, _Ctx(found, pids, host), fields)
+
+
+def _eval(node: Node, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
+    return _EVALUATORS[type(node)](node, ctx, fields)
+
+
+def _eval_term(node: Term, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
+    raws = ctx.found.get(ctx.pids[_key(node)], [])
+    occs = [(*r, node.text) for r in raws if r[0] in fields]
+    return bool(occs), occs
+
+
+def _eval_not(node: Not, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
+    return not _eval(node.child, ctx, fields)[0], []
+
+
+def _eval_and(node: And, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
+    evidence: list[_Occ] = []
+    for child in node.children:
+        matched, occs = _eval(child, ctx, fields)
+        if not matched:
+            return False, []
+        evidence.extend(occs)
+    return True, evidence
+
+
+def _eval_or(node: Or, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
+    any_matched = False
+    evidence: list[_Occ] = []
+    for child in node.children:
+        matched, occs = _eval(child, ctx, fields)
+        if matched:
+            any_matched = True
+            evidence.extend(occs)
+    return any_matched, evidence
+
+
+def _eval_scope(node: Scope, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
+    return _eval(node.child, ctx, (node.field,))
+
+
+def _eval_source(node: Source, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
+    if ctx.host is None:
+        return True, []
+    return ctx.host == node.host or ctx.host.endswith("." + node.host), []
+
+
+def _eval_atleast(node: AtLeast, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
+    _, occs = _eval(node.child, ctx, fields)
+    if _count_separate(occs) >= node.count:
+        return True, occs
+    return False, []
+
+
+def _count_separate(occs: list[_Occ]) -> int:
+    """Occurrences that do not overlap (`Korea` inside `South Korea` counts once)."""
+    count = 0
+    last: tuple[str, int] = ("", -1)
+    for field, start, end, *_ in sorted(occs, key=lambda o: (o[0], o[1], -o[2])):
+        if field != last[0] or start >= last[1]:
+            count += 1
+            last = (field, end)
+        elif end > last[1]:
+            last = (field, end)
+    return count
+
+
+def _eval_near(node: Near, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
+    _, left = _eval(node.left, ctx, fields)
+    if not left:
+        return False, []
+    _, right = _eval(node.right, ctx, fields)
+    used: dict[tuple[str, int, int, str], _Occ] = {}
+    for a in left:
+        for b in right:
+            if a[0] != b[0] or (a[1] < b[2] and b[1] < a[2]):
+                continue  # other field, or the same text (overlapping spans)
+            if max(b[3] - a[4], a[3] - b[4]) <= node.distance:
+                used.setdefault((a[0], a[1], a[2], a[5]), a)
+                used.setdefault((b[0], b[1], b[2], b[5]), b)
+    return bool(used), list(used.values())
+
+
+_EVALUATORS: dict[type, Callable[[Any, _Ctx, tuple[str, ...]], _Result]] = {
+    Term: _eval_term,
+    Not: _eval_not,
+    And: _eval_and,
+    Or: _eval_or,
+    Near: _eval_near,
+    Scope: _eval_scope,
+    Source: _eval_source,
+    AtLeast: _eval_atleast,
+}
+
+
+def score_of(matches: Sequence[TermMatch]) -> float:
+    """How strong the evidence is: the sum over distinct matched terms of
+    `1 + ln(occurrences)`, times 1.5 for a term that also occurs in the
+    title. A single passing mention scores 1.0; several distinct terms,
+    repeated terms and headline terms score higher. Rounded to 3 places."""
+    counts: dict[str, int] = {}
+    in_title: set[str] = set()
+    for m in matches:
+        counts[m.term] = counts.get(m.term, 0) + 1
+        if m.field == "title":
+            in_title.add(m.term)
+    total = sum(
+        (1.0 + math.log(n)) * (TITLE_WEIGHT if t in in_title else 1.0) for t, n in counts.items()
+    )
+    return round(total, 3)
+
+
+def _snippet(doc: Document, matches: Sequence[TermMatch]) -> str:
+    """~240 characters of the field with the densest evidence, on word boundaries."""
+    in_text = [m for m in matches if m.field == "text"]
+    field_text = doc.text if in_text else doc.title
+    pool = in_text or [m for m in matches if m.field == "title"]
+    if not pool:
+        return _squash(field_text[: 2 * SNIPPET_RADIUS])
+
+    def density(m: TermMatch) -> tuple[int, int]:
+        near = {o.term for o in pool if abs(o.start - m.start) <= SNIPPET_RADIUS}
+        return (len(near), -m.start)
+
+    best = max(pool, key=density)
+    centre = (best.start + best.end) // 2
+    start = max(0, centre - SNIPPET_RADIUS)
+    end = min(len(field_text), centre + SNIPPET_RADIUS)
+    if start > 0:
+        space = field_text.find(" ", start, best.start)
+        start = space + 1 if space >= 0 else start
+    if end < len(field_text):
+        space = field_text.rfind(" ", best.end, end)
+        end = space if space >= 0 else end
+    text = _squash(field_text[start:end])
+    return ("…" if start > 0 else "") + text + ("…" if end < len(field_text) else "")
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _squash(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def match(matcher: Matcher, doc: Document) -> list[Hit]:
+    """Every rule of `matcher` that matches `doc`, strongest first, with evidence."""
+    fields = {"title": FieldText(doc.title), "text": FieldText(doc.text)}
+    found = matcher.occurrences(fields)
+    present = set(found)
+    host = _host(doc)
+    hits: list[Hit] = []
+    for compiled in matcher.candidates(present):
+        matched, evidence = _evaluate(compiled.rule.node, found, matcher._pids, ALL_FIELDS, host)
+        if not matched:
+            continue
+        matches = _term_matches(evidence, fields)
+        fired = tuple(
+            _clause_text(compiled.rule.query, c)
+            for c in compiled.clauses
+            if _evaluate(c, found, matcher._pids, ALL_FIELDS, host)[0]
+        )
+        hits.append(
+            Hit(
+                rule_id=compiled.rule.id,
+                rule_version=compiled.rule.version,
+                severity=compiled.rule.severity,
+                score=score_of(matches),
+                matches=matches,
+                clauses=fired,
+                snippet=_snippet(doc, matches),
+            )
+        )
+    hits.sort(key=lambda h: (-h.score, h.rule_id))
+    return hits
+
+
+def _term_matches(evidence: list[_Occ], fields: dict[str, FieldText]) -> tuple[TermMatch, ...]:
+    seen: set[tuple[str, int, int, str]] = set()
+    out: list[TermMatch] = []
+    for field, s, e, _, _, term in evidence:
+        if (field, s, e, term) in seen:
+            continue
+        seen.add((field, s, e, term))
+        start, end = fields[field].original_span(s, e)
+        out.append(TermMatch(term=term, field=field, start=start, end=end))
+    out.sort(key=lambda m: (m.field != "title", m.start, m.end, m.term))
+    return tuple(out)
+
+
+def _clause_text(query: str, node: Node) -> str:
+    return " ".join(query[node.start : node.end].split())
