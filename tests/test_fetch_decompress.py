@@ -1,0 +1,61 @@
+"""Decoding response bodies under a cap (FAULTS.md rows 7 and 8)."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import pytest
+
+from watcher.decompress import BodyTooLarge, TruncatedStream, decode_body
+
+TEXT = b"<rss><channel><title>gzip</title></channel></rss>" * 20
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return comp.compress(data) + comp.flush()
+
+
+@pytest.mark.parametrize(
+    ("raw", "encoding"),
+    [
+        (TEXT, ""),
+        (TEXT, "identity"),
+        (gzip.compress(TEXT), "gzip"),
+        (gzip.compress(TEXT), "x-gzip"),
+        (gzip.compress(TEXT), "GZIP"),
+        (gzip.compress(TEXT), ""),  # magic bytes, no Content-Encoding
+        (zlib.compress(TEXT), "deflate"),
+        (_raw_deflate(TEXT), "deflate"),
+        (gzip.compress(gzip.compress(TEXT)), "gzip, gzip"),
+        (gzip.compress(TEXT[:500]) + gzip.compress(TEXT[500:]), "gzip"),  # two members
+        (TEXT, "gzip"),  # claims gzip but isn't: kept raw, as feedparser does
+        (TEXT, "deflate"),
+    ],
+)
+def test_decode_body(raw: bytes, encoding: str) -> None:
+    """Declared, sniffed, stacked and bogus codings all decode to the original text."""
+    assert decode_body(raw, encoding, cap=len(TEXT)) == TEXT
+
+
+def test_decoded_size_is_capped() -> None:
+    """Decompressed output past the cap raises BodyTooLarge, even when the input is tiny."""
+    bomb = gzip.compress(bytes(10_000_000))
+    assert len(bomb) < 20_000
+    with pytest.raises(BodyTooLarge):
+        decode_body(bomb, "gzip", cap=1_000_000)
+    with pytest.raises(BodyTooLarge):
+        decode_body(bomb, "", cap=1_000_000)
+    assert len(decode_body(bomb, "gzip", cap=10_000_000)) == 10_000_000
+
+
+def test_truncated_gzip_is_reported() -> None:
+    """A gzip stream cut short raises TruncatedStream instead of passing on half a document."""
+    with pytest.raises(TruncatedStream):
+        decode_body(gzip.compress(TEXT)[:-12], "gzip", cap=10_000)
+
+
+def test_unknown_coding_is_left_alone() -> None:
+    """A coding we never asked for (br) is passed through untouched."""
+    assert decode_body(b"\x8b\x00\x80", "br", cap=100) == b"\x8b\x00\x80"

@@ -1,0 +1,261 @@
+"""Feed bytes -> `ParsedFeed`: feedparser on bytes we fetched, entries with stable keys.
+
+`parse_feed` never raises. What it guarantees (FAULTS.md rows 5, 11-15):
+
+* feedparser sees `io.BytesIO(body)` plus the response's content type and the
+  final URL as content-location (STACK.md pitfall 1), never a URL or a path;
+* an internal DTD subset is removed first, so entity amplification
+  ("billion laughs") cannot send feedparser's loose parser into minutes of
+  work (pitfall 2); undeclared and mis-declared legacy encodings are decoded
+  through chardet (pitfall 4);
+* titles and summaries are plain text (`watcher.htmltext`): the sanitizer is
+  off (pitfall 3) and no HTML is kept;
+* entry `key` = GUID, else the absolute link, else `sha256:` of title and
+  summary; keys shared by several entries of one document are all
+  disambiguated by their content (so reordering keeps keys stable) and exact
+  duplicates are dropped (the Miniflux rule);
+* `published` is UTC, or None when missing, unparsable, before 1995 (epoch
+  0 and friends) or more than a day in the future; the pipeline then uses the
+  first-seen time;
+* a bozo document that still yields entries keeps them (`bozo`,
+  `bozo_reason`); nothing entry-like and no feed version -> `NOT_A_FEED`;
+  a feed broken by a real XML error with no entries left -> `PARSE_ERROR`
+  (so a truncated document never reads as "every item was removed").
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import feedparser
+
+from watcher.htmltext import clean_text, html_to_text
+from watcher.model import FeedEntry, FetchOutcome, ParsedFeed
+
+# Complaints about labels, not structure: the document itself is fine.
+_HARMLESS = (
+    feedparser.CharacterEncodingOverride,
+    feedparser.NonXMLContentType,
+    feedparser.exceptions.UndeclaredNamespace,
+)
+
+MAX_SUMMARY_CHARS = 50_000  # a summary is a fallback for matching, not the article
+MAX_KEY_CHARS = 512  # longer GUIDs/links are stored as their hash
+EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)  # no news feed predates RSS
+FUTURE_SLACK = timedelta(days=1)  # time zones and clock skew, not "2099"
+
+# `<!DOCTYPE name ... [ internal subset ]>`: keep the name and external id, drop the subset.
+_DTD_SUBSET = re.compile(rb"(<!DOCTYPE[^\[>]*?)\s*\[.*?\]\s*>", re.IGNORECASE | re.DOTALL)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_NO_BOM = (
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+)
+
+
+def _wide_codec(body: bytes) -> tuple[str, bytes] | None:
+    """The UTF-16/32 codec and BOM of `body`, if it is in one (else None)."""
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return codec, bom
+    for prefix, codec in _NO_BOM:
+        if body.startswith(prefix):
+            return codec, b""
+    return None
+
+
+def strip_internal_dtd(body: bytes) -> bytes:
+    """`body` without internal DTD subsets (entity declarations), in its own encoding."""
+    wide = _wide_codec(body)
+    if wide is None:
+        return _DTD_SUBSET.sub(rb"\1>", body) if b"<!" in body else body
+    codec, bom = wide
+    text = body[len(bom) :].decode(codec, errors="replace")
+    if "<!" not in text:
+        return body
+    stripped = _DTD_SUBSET.sub(rb"\1>", text.encode("utf-8", errors="replace"))
+    return bom + stripped.decode("utf-8").encode(codec)
+
+
+def _get(entry: Mapping[str, Any], key: str) -> Any:
+    """A stored value, bypassing FeedParserDict's key aliases.
+
+    Its aliases emit DeprecationWarnings (e.g. `updated_parsed` falling back to
+    `published_parsed`) and blur which element a value came from.
+    """
+    return dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
+
+
+def _text(entry: Mapping[str, Any], name: str) -> str:
+    """Plain text of a feedparser text construct, honouring its declared type."""
+    value = _get(entry, name)
+    if not isinstance(value, str) or not value:
+        return ""
+    detail = _get(entry, f"{name}_detail")
+    kind = _get(detail, "type") if isinstance(detail, Mapping) else ""
+    return clean_text(value) if kind == "text/plain" else html_to_text(value)
+
+
+def _summary(entry: Mapping[str, Any]) -> str:
+    text = _text(entry, "summary")
+    if not text:
+        content = _get(entry, "content")
+        if isinstance(content, list) and content and isinstance(content[0], Mapping):
+            text = _text(content[0], "value")
+    return text[:MAX_SUMMARY_CHARS]
+
+
+def _link(entry: Mapping[str, Any], base: str) -> str | None:
+    """The entry's absolute http(s) link, without fragment; None when it has none."""
+    raw = _get(entry, "link")
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    try:
+        absolute = urldefrag(urljoin(base, clean_text(raw))).url
+        scheme = urlsplit(absolute).scheme.lower()
+    except ValueError:
+        return None
+    return absolute if scheme in ("http", "https") else None
+
+
+def plausible_date(parsed: object, now: datetime) -> datetime | None:
+    """A feedparser UTC `struct_time` as an aware datetime, or None when implausible."""
+    if not isinstance(parsed, time.struct_time):
+        return None
+    try:
+        when = datetime(*parsed[:6], tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if when < EARLIEST or when > now + FUTURE_SLACK:
+        return None
+    return when
+
+
+def _sha256(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode("utf-8", errors="replace")).hexdigest()
+
+
+def _bounded(key: str) -> str:
+    return key if len(key) <= MAX_KEY_CHARS else f"sha256:{_sha256(key)}"
+
+
+def _base_key(guid: str | None, url: str | None, title: str, summary: str) -> str:
+    if guid:
+        return _bounded(guid)
+    if url:
+        return _bounded(url)
+    return f"sha256:{_sha256(title, summary)}"
+
+
+def assign_keys(entries: list[FeedEntry]) -> tuple[FeedEntry, ...]:
+    """Entries with keys unique in the document: shared keys get a content suffix.
+
+    Every entry whose base key is shared gets `key#<hash of link, title,
+    summary>` (independent of position); exact duplicates are dropped.
+    """
+    counts = Counter(e.key for e in entries)
+    seen: set[str] = set()
+    unique: list[FeedEntry] = []
+    for entry in entries:
+        key = entry.key
+        if counts[key] > 1:
+            key = f"{key}#{_sha256(entry.url or '', entry.title, entry.summary)[:16]}"
+        if key in seen:
+            continue  # the same item twice in one document
+        seen.add(key)
+        unique.append(
+            FeedEntry(key, entry.url, entry.title, entry.summary, entry.published, entry.guid)
+        )
+    return tuple(unique)
+
+
+def _entry(raw: Mapping[str, Any], base: str, now: datetime) -> FeedEntry | None:
+    guid_raw = _get(raw, "id")
+    guid = clean_text(guid_raw) if isinstance(guid_raw, str) else ""
+    url = _link(raw, base)
+    title = _text(raw, "title")
+    summary = _summary(raw)
+    if not (guid or url or title or summary):
+        return None  # nothing to identify or match
+    published = plausible_date(_get(raw, "published_parsed"), now) or plausible_date(
+        _get(raw, "updated_parsed"), now
+    )
+    return FeedEntry(
+        key=_base_key(guid or None, url, title, summary),
+        url=url,
+        title=title,
+        summary=summary,
+        published=published,
+        guid=guid or None,
+    )
+
+
+def _response_headers(url: str, headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers feedparser needs: content type (with charset) and the document's URL."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    out = {
+        "content-location": urljoin(url, lower.get("content-location", "")),
+        # Without a type feedparser flags every document; application/xml lets it
+        # follow the XML declaration and sniffing (text/xml would imply us-ascii).
+        "content-type": lower.get("content-type") or "application/xml",
+    }
+    if lower.get("content-language"):
+        out["content-language"] = lower["content-language"]
+    return out
+
+
+def parse_feed(
+    body: bytes, *, url: str, headers: Mapping[str, str], now: datetime | None = None
+) -> ParsedFeed:
+    """Parse a fetched feed document; see the module docstring. Never raises.
+
+    `url` is the final URL (relative links resolve against it), `headers` the
+    response headers, `now` the clock used to reject future dates.
+    """
+    now = now or datetime.now(UTC)
+    try:
+        result = feedparser.parse(
+            io.BytesIO(strip_internal_dtd(body)),
+            response_headers=_response_headers(url, headers),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+        base = url
+        raw_entries = [e for e in _get(result, "entries") or [] if isinstance(e, Mapping)]
+        entries = [e for e in (_entry(r, base, now) for r in raw_entries) if e is not None]
+        feed = _get(result, "feed") or {}
+        title = _text(feed, "title") if isinstance(feed, Mapping) else ""
+    except Exception as exc:  # a third-party parser on internet input must never crash us
+        return ParsedFeed((), bozo=True, bozo_reason=_reason(exc), error=FetchOutcome.PARSE_ERROR)
+    bozo = bool(_get(result, "bozo"))
+    complaint = _get(result, "bozo_exception")
+    reason = _reason(complaint) if bozo else None
+    if not entries and not _get(result, "version"):
+        return ParsedFeed((), title, bozo, reason or "no feed found", FetchOutcome.NOT_A_FEED)
+    if not entries and bozo and not isinstance(complaint, _HARMLESS):
+        # A broken document (e.g. cut off mid-XML) with no items: a failure, never "all removed".
+        return ParsedFeed((), title, bozo, reason, FetchOutcome.PARSE_ERROR)
+    return ParsedFeed(assign_keys(entries), title, bozo, reason)
+
+
+def _reason(exc: object) -> str:
+    if isinstance(exc, BaseException):
+        message = clean_text(str(exc))
+        return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return "unknown parser complaint"

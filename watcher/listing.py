@@ -1,0 +1,270 @@
+"""Listing pages and sitemaps -> `ParsedFeed`, for sources without a feed.
+
+`discover_links` reads an `html` source (a section page): every anchor's
+href made absolute (honouring `<base href>`), fragment dropped, http(s)
+only, same site by default, kept when it matches an `include` pattern (if
+any) and no `exclude` pattern; the anchor text becomes the title; each URL
+appears once. `parse_sitemap` reads a `sitemap` source: a `<urlset>` (with
+Google News `news:title` / `news:publication_date`, else `lastmod`). A
+`<sitemapindex>` lists other sitemaps, not articles: it gives `NOT_A_FEED`
+with the reason, and `sitemap_children` lists the child sitemaps.
+
+Both never raise on any input from the internet. XML is parsed by lxml with
+`resolve_entities=False, no_network=True, load_dtd=False` (FAULTS.md row 13).
+Invalid include/exclude patterns are a person's mistake: `compile_patterns`
+raises `ConfigError` naming the pattern, so configuration can be checked
+before any fetch.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+from lxml import etree, html  # type: ignore[import-untyped]  # lxml ships no stubs
+
+from watcher.errors import ConfigError
+from watcher.feeds import EARLIEST, FUTURE_SLACK, assign_keys
+from watcher.htmltext import clean_text
+from watcher.model import FeedEntry, FetchOutcome, ParsedFeed
+
+MAX_LINKS = 5_000  # a listing page with more anchors than this is not a listing page
+# Browsers decode these labels as the superset encoding (WHATWG Encoding Standard).
+_SUPERSETS = {
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "euc-kr": "cp949",
+}
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*>")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def compile_patterns(patterns: Sequence[str], what: str = "pattern") -> tuple[re.Pattern[str], ...]:
+    """Compile URL regexes; raises `ConfigError` naming the first invalid one."""
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise ConfigError(f"invalid {what} regex {pattern!r}: {exc}") from exc
+    return tuple(compiled)
+
+
+def _site(host: str) -> str:
+    host = host.lower().rstrip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+def _same_site(url: str, site: str) -> bool:
+    host = _site(urlsplit(url).hostname or "")
+    return host == site or host.endswith("." + site)
+
+
+def _codec(name: str) -> str | None:
+    """A Python codec for a declared or guessed charset label, WHATWG-style; None if unknown."""
+    label = name.strip().lower()
+    label = _SUPERSETS.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def _html_encoding(body: bytes) -> str:
+    """The page's encoding: BOM, then `<meta charset>`, then UTF-8 if valid, then chardet."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    match = _META_CHARSET.search(body[:4096])
+    declared = _codec(match.group(1).decode("ascii", "replace")) if match else None
+    if declared is not None:
+        return declared
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        # chardet is installed for feedparser (STACK pitfall 4); it knows Shift_JIS and EUC-JP.
+        import chardet
+
+        guess = chardet.detect(body[:65536]).get("encoding")
+        return (_codec(guess) if guess else None) or "cp1252"
+    return "utf-8"
+
+
+def _parse_html(body: bytes) -> html.HtmlElement | None:
+    # Decode in Python: libxml2 does not know every codec name pages declare (euc_jp).
+    text = body.decode(_html_encoding(body), errors="replace")
+    text = _XML_DECL.sub("", text, count=1)  # lxml refuses str input that declares an encoding
+    if not text.strip():
+        return None
+    try:
+        root = html.document_fromstring(text, parser=html.HTMLParser(no_network=True))
+    except (etree.ParserError, ValueError):
+        return None
+    return root if isinstance(root, html.HtmlElement) else None
+
+
+def _anchor_text(anchor: html.HtmlElement) -> str:
+    text = clean_text(anchor.text_content())
+    if not text:
+        text = clean_text(anchor.get("title") or "")
+    if not text:
+        alts = (clean_text(img.get("alt") or "") for img in anchor.iter("img"))
+        text = next((a for a in alts if a), "")
+    return text
+
+
+def _absolute(base: str, href: str) -> str | None:
+    if not href.strip():
+        return None  # an empty href points at the page itself
+    try:
+        url = urldefrag(urljoin(base, clean_text(href))).url
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    return url if scheme in ("http", "https") else None
+
+
+def discover_links(
+    body: bytes,
+    *,
+    base_url: str,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    same_site: bool = True,
+) -> ParsedFeed:
+    """Article links of a listing page; see the module docstring.
+
+    Raises `ConfigError` only for an invalid include/exclude regex.
+    """
+    includes = compile_patterns(include, "include")
+    excludes = compile_patterns(exclude, "exclude")
+    root = _parse_html(body)
+    if root is None:
+        return ParsedFeed((), error=FetchOutcome.NOT_A_FEED, bozo_reason="not an HTML page")
+    base = base_url
+    base_href = root.find(".//base[@href]")
+    if base_href is not None:
+        base = urljoin(base_url, base_href.get("href") or "")
+    site = _site(urlsplit(base_url).hostname or "")
+    page = urldefrag(base_url).url
+    titles: dict[str, str] = {}
+    for anchor in root.iter("a"):
+        href = anchor.get("href")
+        url = _absolute(base, href) if href else None
+        if url is None or url == page:
+            continue
+        if same_site and not _same_site(url, site):
+            continue
+        if includes and not any(p.search(url) for p in includes):
+            continue
+        if any(p.search(url) for p in excludes):
+            continue
+        text = _anchor_text(anchor)
+        if len(text) > len(titles.get(url, "")):
+            titles[url] = text  # the most descriptive anchor wins (image link vs headline)
+        elif url not in titles:
+            titles[url] = text
+        if len(titles) >= MAX_LINKS:
+            break
+    title_el = root.find(".//title")
+    page_title = clean_text(title_el.text_content()) if title_el is not None else ""
+    entries = tuple(FeedEntry(url, url, text, "", None) for url, text in titles.items())
+    if not entries:
+        return ParsedFeed(
+            (), page_title, error=FetchOutcome.NOT_A_FEED, bozo_reason="no article links matched"
+        )
+    return ParsedFeed(entries, page_title)
+
+
+# -- sitemaps -----------------------------------------------------------------------
+
+
+def _xml_root(body: bytes) -> etree._Element | None:
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, recover=True, huge_tree=False
+    )
+    try:
+        root = etree.fromstring(body, parser=parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    return root
+
+
+def _local(element: etree._Element) -> str:
+    tag = element.tag
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _children(element: etree._Element, name: str) -> Iterable[etree._Element]:
+    return (child for child in element if _local(child) == name)
+
+
+def _first_text(element: etree._Element, *path: str) -> str:
+    """Text of the first descendant along local names `path` ("" if absent)."""
+    current: etree._Element | None = element
+    for name in path:
+        current = next(iter(_children(current, name)), None) if current is not None else None
+    return clean_text(current.text or "") if current is not None else ""
+
+
+def parse_w3c_date(value: str, now: datetime) -> datetime | None:
+    """A sitemap (W3C datetime) date as aware UTC, or None when malformed or implausible."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    return when if EARLIEST <= when <= now + FUTURE_SLACK else None
+
+
+def sitemap_children(body: bytes, *, url: str) -> tuple[str, ...]:
+    """The child sitemap URLs of a `<sitemapindex>` (empty for anything else)."""
+    root = _xml_root(body)
+    if root is None or _local(root) != "sitemapindex":
+        return ()
+    locs = (_absolute(url, _first_text(s, "loc")) for s in _children(root, "sitemap"))
+    return tuple(dict.fromkeys(loc for loc in locs if loc))
+
+
+def parse_sitemap(body: bytes, *, url: str, now: datetime | None = None) -> ParsedFeed:
+    """Articles of a (news) sitemap; see the module docstring. Never raises."""
+    now = now or datetime.now(UTC)
+    root = _xml_root(body)
+    if root is None:
+        return ParsedFeed((), error=FetchOutcome.PARSE_ERROR, bozo_reason="not well-formed XML")
+    kind = _local(root)
+    if kind == "sitemapindex":
+        n = len(sitemap_children(body, url=url))
+        reason = f"sitemap index listing {n} sitemaps, not articles; use a child sitemap"
+        return ParsedFeed((), error=FetchOutcome.NOT_A_FEED, bozo_reason=reason)
+    if kind != "urlset":
+        return ParsedFeed((), error=FetchOutcome.NOT_A_FEED, bozo_reason=f"root is <{kind}>")
+    entries: list[FeedEntry] = []
+    for item in _children(root, "url"):
+        loc = _absolute(url, _first_text(item, "loc"))
+        if loc is None:
+            continue
+        published = parse_w3c_date(
+            _first_text(item, "news", "publication_date"), now
+        ) or parse_w3c_date(_first_text(item, "lastmod"), now)
+        title = _first_text(item, "news", "title")
+        entries.append(FeedEntry(loc, loc, title, "", published))
+    return ParsedFeed(assign_keys(entries), bozo=False)
