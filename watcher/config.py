@@ -60,6 +60,24 @@ class FetchConfig:
     user_agent: str = ""  # empty: watcher/<version> with the project URL
 
 
+ROUTE_MODES = ("instant", "digest")
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """`[alerts.routes."#channel"]`: how one route (a Slack channel) receives alerts.
+
+    `mode = "instant"` posts one message per story as it comes; `"digest"`
+    collects the stories and posts one message per `interval` listing them.
+    `interval` is also how long a rule over its alert budget collects its
+    alerts on an instant route before they go out as a digest. It defaults to
+    `[alerts] budget_window`.
+    """
+
+    mode: str = "instant"  # "instant" | "digest"
+    interval: timedelta = timedelta(hours=1)
+
+
 @dataclass(frozen=True)
 class AlertsConfig:
     """`[alerts]`: where and how alerts go."""
@@ -67,6 +85,15 @@ class AlertsConfig:
     default_route: tuple[str, ...] = ("#aukus-alerts",)
     budget: int = 20  # alerts per rule per window; past it they go to the next digest
     budget_window: timedelta = timedelta(hours=1)
+    # Per-route settings, `[alerts.routes."#chan"]`; a route not listed is instant.
+    routes: tuple[tuple[str, RouteConfig], ...] = ()
+
+    def route(self, channel: str) -> RouteConfig:
+        """The settings of `channel`: its own table, else instant with the budget window."""
+        for name, settings in self.routes:
+            if name == channel:
+                return settings
+        return RouteConfig(interval=self.budget_window)
 
 
 @dataclass(frozen=True)
@@ -182,9 +209,7 @@ def _fetch(table: dict[str, Any], where: str) -> FetchConfig:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if type(value) is not expected:
-            raise ConfigError(
-                f"{where}: [fetch] {key} must be {expected.__name__}, got {value!r}"
-            )
+            raise ConfigError(f"{where}: [fetch] {key} must be {expected.__name__}, got {value!r}")
         if expected in (int, float) and (value < 0 or (value == 0 and key != "retries")):
             raise ConfigError(f"{where}: [fetch] {key} must be positive, got {value!r}")
         values[key] = value
@@ -192,7 +217,7 @@ def _fetch(table: dict[str, Any], where: str) -> FetchConfig:
 
 
 def _alerts(table: dict[str, Any], where: str) -> AlertsConfig:
-    unknown = set(table) - {"default_route", "budget", "budget_window"}
+    unknown = set(table) - {"default_route", "budget", "budget_window", "routes"}
     if unknown:
         raise ConfigError(f"{where}: [alerts] unknown key(s): {', '.join(sorted(unknown))}")
     route = table.get("default_route", list(AlertsConfig.default_route))
@@ -206,7 +231,38 @@ def _alerts(table: dict[str, Any], where: str) -> AlertsConfig:
     window = parse_duration(
         table.get("budget_window", "1h"), where=f"{where}: [alerts] budget_window"
     )
-    return AlertsConfig(default_route=tuple(route), budget=budget, budget_window=window)
+    return AlertsConfig(
+        default_route=tuple(route),
+        budget=budget,
+        budget_window=window,
+        routes=_routes(table.get("routes", {}), window, where),
+    )
+
+
+def _routes(raw: object, window: timedelta, where: str) -> tuple[tuple[str, RouteConfig], ...]:
+    """`[alerts.routes."#chan"]` tables -> (channel, RouteConfig) pairs, in file order."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{where}: [alerts.routes] must be tables like [alerts.routes."#chan"]')
+    routes: list[tuple[str, RouteConfig]] = []
+    for channel, item in raw.items():
+        at = f"{where}: [alerts.routes.{channel!r}]"
+        if not channel.strip():
+            raise ConfigError(f"{at}: the channel name is empty")
+        if not isinstance(item, dict):
+            raise ConfigError(f"{at}: must be a table with mode and interval")
+        unknown = set(item) - {"mode", "interval"}
+        if unknown:
+            raise ConfigError(f"{at}: unknown key(s): {', '.join(sorted(unknown))}")
+        mode = item.get("mode", "instant")
+        if mode not in ROUTE_MODES:
+            raise ConfigError(f"{at}: mode must be instant or digest, got {mode!r}")
+        interval = (
+            parse_duration(item["interval"], where=f"{at} interval")
+            if "interval" in item
+            else window
+        )
+        routes.append((channel, RouteConfig(mode=mode, interval=interval)))
+    return tuple(routes)
 
 
 def _sources(raw: object, where: str) -> tuple[SourceSpec, ...]:

@@ -26,8 +26,9 @@ def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
-def configure(*, json: bool | None = None, stream: TextIO | None = None,
-              level: int = logging.INFO) -> None:
+def configure(
+    *, json: bool | None = None, stream: TextIO | None = None, level: int = logging.INFO
+) -> None:
     """Set up structlog (and stdlib logging) once per process.
 
     Default: on a terminal, readable lines on stderr; otherwise (a container,

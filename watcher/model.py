@@ -204,4 +204,3 @@ class ArticleRecord:
     hits: tuple[Hit, ...] = ()
     routes: tuple[str, ...] = ()  # the union of the hit rules' routes
     existing: bool = False
-

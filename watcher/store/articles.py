@@ -54,7 +54,9 @@ def known_canonical_urls(session: Session, urls: Iterable[str]) -> set[str]:
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
         found.update(
-            session.scalars(select(ArticleRow.canonical_url).where(ArticleRow.canonical_url.in_(chunk)))
+            session.scalars(
+                select(ArticleRow.canonical_url).where(ArticleRow.canonical_url.in_(chunk))
+            )
         )
     return found
 
@@ -92,8 +94,9 @@ def save_poll(
             if on_saved is not None:
                 on_saved(item)
         session.add(
-            FeedEntryRow(source_id=source_id, key=record.entry.key, article_id=article_id,
-                         first_seen_at=now)
+            FeedEntryRow(
+                source_id=source_id, key=record.entry.key, article_id=article_id, first_seen_at=now
+            )
         )
         session.flush()
     record_success(session, source_id, result, now)
@@ -142,15 +145,23 @@ def hit_evidence(hit: Hit) -> dict[str, object]:
 
 
 def _insert_hits_and_alerts(
-    session: Session, article: ArticleRow, hits: Sequence[Hit], routes: Sequence[str],
+    session: Session,
+    article: ArticleRow,
+    hits: Sequence[Hit],
+    routes: Sequence[str],
     now: datetime,
 ) -> int:
     for hit in hits:
         session.add(
             HitRow(
-                article_id=article.id, rule_id=hit.rule_id, rule_version=hit.rule_version,
-                severity=hit.severity, score=hit.score, evidence=hit_evidence(hit),
-                snippet=hit.snippet, created_at=now,
+                article_id=article.id,
+                rule_id=hit.rule_id,
+                rule_version=hit.rule_version,
+                severity=hit.severity,
+                score=hit.score,
+                evidence=hit_evidence(hit),
+                snippet=hit.snippet,
+                created_at=now,
             )
         )
     if not hits:
@@ -159,16 +170,24 @@ def _insert_hits_and_alerts(
     for route in dict.fromkeys(routes):
         parent = session.scalar(
             select(AlertRow)
-            .where(AlertRow.story_id == article.story_id, AlertRow.route == route,
-                   AlertRow.kind == "alert")
+            .where(
+                AlertRow.story_id == article.story_id,
+                AlertRow.route == route,
+                AlertRow.kind == "alert",
+            )
             .order_by(AlertRow.id)
             .limit(1)
         )
         session.add(
             AlertRow(
-                article_id=article.id, story_id=article.story_id, route=route,
-                kind="reply" if parent else "alert", parent_id=parent.id if parent else None,
-                state="pending", attempts=0, created_at=now,
+                article_id=article.id,
+                story_id=article.story_id,
+                route=route,
+                kind="reply" if parent else "alert",
+                parent_id=parent.id if parent else None,
+                state="pending",
+                attempts=0,
+                created_at=now,
             )
         )
         created += 1

@@ -172,3 +172,36 @@ class AlertRow(Base):
     ts: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # Set when the alert was diverted into its route's next digest (a digest route,
+    # or a rule over its alert budget); `digest_id` once a digest claimed it.
+    held_at: Mapped[datetime | None]
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("route_messages.id"), index=True)
+
+
+class RouteMessageRow(Base):
+    """A message to a route that is not one article's alert: a digest or a burst notice.
+
+    A `burst` row is also the alert-budget state: while `until` is in the
+    future, its rule's alerts on its route are held for the next digest. A
+    `digest` row lists the alerts whose `digest_id` points at it; they are
+    marked sent with its `ts` when it is.
+    """
+
+    __tablename__ = "route_messages"
+    __table_args__ = (Index("ix_route_messages_route_kind_state", "route", "kind", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    route: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))  # "digest" | "burst"
+    rule_id: Mapped[str | None] = mapped_column(String(100))  # bursts: the rule over budget
+    state: Mapped[str] = mapped_column(String(10))  # pending | sent | failed | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    channel: Mapped[str | None] = mapped_column(String(200))
+    ts: Mapped[str | None] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=0)  # alerts listed / counted
+    since: Mapped[datetime | None]  # digests: the period starts here
+    until: Mapped[datetime | None]  # bursts: the rule is held until then
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

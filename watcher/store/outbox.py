@@ -49,9 +49,14 @@ def due_alerts(session: Session, now: datetime, limit: int = 100) -> list[Outbox
                 kind=alert.kind,
                 parent_state=parent_state,
                 message=AlertMessage(
-                    alert_id=alert.id, route=alert.route, title=article.title, url=article.url,
-                    outlet=article.outlet, published=article.published_at or article.first_seen_at,
-                    hits=hits, story_id=article.story_id,
+                    alert_id=alert.id,
+                    route=alert.route,
+                    title=article.title,
+                    url=article.url,
+                    outlet=article.outlet,
+                    published=article.published_at or article.first_seen_at,
+                    hits=hits,
+                    story_id=article.story_id,
                     thread_ts=parent_ts if alert.kind == "reply" else None,
                 ),
             )
@@ -66,7 +71,9 @@ def load_hits(session: Session, article_id: int) -> tuple[Hit, ...]:
     )
     return tuple(
         Hit(
-            rule_id=row.rule_id, rule_version=row.rule_version, severity=row.severity,
+            rule_id=row.rule_id,
+            rule_version=row.rule_version,
+            severity=row.severity,
             score=row.score,
             matches=tuple(
                 TermMatch(m["term"], m["field"], m["start"], m["end"])

@@ -30,7 +30,10 @@ class HitView:
 
 
 def list_hits(
-    session: Session, *, rule: str | None = None, since: datetime | None = None,
+    session: Session,
+    *,
+    rule: str | None = None,
+    since: datetime | None = None,
     limit: int | None = None,
 ) -> list[HitView]:
     """Stored hits, newest first, optionally by rule, age and count."""
@@ -44,10 +47,18 @@ def list_hits(
         query = query.limit(limit)
     return [
         HitView(
-            id=hit.id, rule_id=hit.rule_id, severity=hit.severity, score=hit.score,
-            snippet=hit.snippet, created_at=hit.created_at, article_id=article.id,
-            story_id=article.story_id, url=article.url, title=article.title,
-            outlet=article.outlet, published_at=article.published_at,
+            id=hit.id,
+            rule_id=hit.rule_id,
+            severity=hit.severity,
+            score=hit.score,
+            snippet=hit.snippet,
+            created_at=hit.created_at,
+            article_id=article.id,
+            story_id=article.story_id,
+            url=article.url,
+            title=article.title,
+            outlet=article.outlet,
+            published_at=article.published_at,
         )
         for hit, article in session.execute(query)
     ]

@@ -111,8 +111,12 @@ def record_success(session: Session, source_id: int, result: FetchResult, now: d
 
 
 def record_failure(
-    session: Session, source_id: int, outcome: FetchOutcome, error: str | None,
-    retry_after: float | None, now: datetime,
+    session: Session,
+    source_id: int,
+    outcome: FetchOutcome,
+    error: str | None,
+    retry_after: float | None,
+    now: datetime,
 ) -> None:
     """A poll failed: count it, keep the validators, back off exponentially (capped).
 
@@ -159,10 +163,17 @@ def source_statuses(session: Session, now: datetime) -> list[SourceStatus]:
             status = "ok"
         statuses.append(
             SourceStatus(
-                id=row.id, name=row.name, url=row.url, kind=row.kind, status=status,
-                failures=row.failures, last_outcome=row.last_outcome,
-                last_error=row.last_error, last_poll=row.last_polled_at,
-                next_poll=row.next_poll_at, articles=counts.get(row.id, 0),
+                id=row.id,
+                name=row.name,
+                url=row.url,
+                kind=row.kind,
+                status=status,
+                failures=row.failures,
+                last_outcome=row.last_outcome,
+                last_error=row.last_error,
+                last_poll=row.last_polled_at,
+                next_poll=row.next_poll_at,
+                articles=counts.get(row.id, 0),
             )
         )
     return statuses

@@ -1,0 +1,80 @@
+"""Assembling the parts from a `Config`: database, rules, pipeline, sender, dispatcher.
+
+The CLI and the daemon both build their objects here, so the wiring exists
+in one place.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+from watcher.alerts.delivery import Sender
+from watcher.alerts.outbox import Dispatcher, DispatchReport
+from watcher.config import Config
+from watcher.pipeline import CycleReport, Pipeline, ProgressCallback
+from watcher.ruleset import ActiveRules
+from watcher.store.db import Database, open_database
+
+
+def make_sender(config: Config, *, stream: TextIO | None = None) -> Sender:
+    """Slack bot (token wins), Slack webhook, or the console when nothing is set."""
+    from watcher.alerts.console import ConsoleSender
+
+    slack = config.slack
+    if slack.mode == "bot":
+        from watcher.alerts.slack import SlackBotSender
+
+        assert slack.bot_token is not None
+        return SlackBotSender(slack.bot_token, base_url=slack.base_url)
+    if slack.mode == "webhook":
+        from watcher.alerts.slack import SlackWebhookSender
+
+        assert slack.webhook_url is not None
+        return SlackWebhookSender(slack.webhook_url)
+    return ConsoleSender(stream or sys.stdout)
+
+
+@dataclass
+class App:
+    """The assembled objects one process uses."""
+
+    config: Config
+    db: Database
+    rules: ActiveRules
+    pipeline: Pipeline
+    dispatcher: Dispatcher
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_app(config: Config, *, alert_stream: TextIO | None = None) -> App:
+    """Open (and migrate) the database, load the rules, build pipeline and dispatcher."""
+    rules = ActiveRules(config.rules_dir, config.alerts.default_route)
+    db = open_database(config.database_url)
+    sender = make_sender(config, stream=alert_stream)
+    pace = 1.0 if config.slack.mode != "console" else 0.0
+    dispatcher = Dispatcher(db, sender, lambda: rules.current().names, pace=pace)
+    return App(config, db, rules, Pipeline(config, db, rules), dispatcher)
+
+
+@dataclass(frozen=True)
+class OnceResult:
+    """A whole `run --once`: the cycle and the delivery that followed."""
+
+    cycle: CycleReport
+    dispatch: DispatchReport
+
+
+async def run_once(app: App, *, on_source: ProgressCallback | None = None) -> OnceResult:
+    """One full cycle then the outbox: every source not backing off, forced."""
+    import asyncio
+
+    cycle = await app.pipeline.run_cycle(force=True, on_source=on_source)
+    dispatch = await asyncio.to_thread(app.dispatcher.run, max_wait=60.0)
+    cycle.alerts_sent = dispatch.sent
+    cycle.alerts_failed = dispatch.dead + dispatch.failed
+    cycle.alerts_pending = dispatch.waiting
+    return OnceResult(cycle, dispatch)

@@ -1,0 +1,591 @@
+"""The daemon: APScheduler ticks over schedule state kept in the database.
+
+Jobs (each with `coalesce=True`, `max_instances=1` and a misfire grace as
+long as its interval, STACK pitfall 8; a job that raises is logged and
+counted, and the scheduler keeps running):
+
+    poll       every poll tick: poll the sources whose `next_poll_at` has come
+               (concurrently, in the pipeline); a whole cycle is cut at the
+               cycle timeout, so one stuck source cannot stall polling
+    dispatch   every dispatch tick: drain the alert outbox (in a thread)
+    reload     every reload tick: reload the rules when a rule file changed and
+               the config when its file changed; an invalid new version is
+               rejected with its error (`file:line:col` for rules) and the last
+               good one keeps running
+    retention  daily: prune old article text (`watcher.store.retention`)
+
+Per-source schedule state (next poll, ETag, failures) lives in our own
+tables, so APScheduler keeps no job store and two processes never share one.
+
+Signals: SIGTERM and SIGINT stop accepting work, give the running cycle a
+few seconds to finish (else cancel it: its open transactions never commit,
+so the next start redoes that work), flush the outbox until the deadline,
+and exit 0 within 10 s (a watchdog thread enforces it even if the event loop
+is blocked). SIGHUP reloads rules and config at once and resumes a delivery
+stopped by an auth error (after the operator fixed the token or scopes).
+
+Tick intervals come from the environment (seconds, or durations like `5m`):
+
+    WATCHER_POLL_TICK           30    how often due sources are looked for
+    WATCHER_DISPATCH_TICK       5     how often the outbox is drained
+    WATCHER_RELOAD_TICK         3     how often rule and config files are checked
+    WATCHER_CYCLE_TIMEOUT       900   a poll cycle is cancelled after this long
+    WATCHER_RETENTION_MAX_AGE   90d   article text older than this is pruned
+    WATCHER_RETENTION_TICK      1d    how often retention runs
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import structlog
+from aiohttp import web
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from watcher.app import App, build_app
+from watcher.config import Config, load_config, parse_duration
+from watcher.errors import ConfigError, RuleError
+from watcher.health import HealthReport, assess, database_error_async, off_loop
+from watcher.metrics import METRICS, record_cycle
+from watcher.store.retention import prune_articles
+from watcher.web import create_web_app, start_web
+
+log = structlog.get_logger("watcher.daemon")
+
+STOP_DEADLINE = 9.5  # seconds after the signal: the watchdog exits the process
+CYCLE_GRACE = 5.0  # seconds a running cycle gets to finish after the signal
+FLUSH_DEADLINE = 8.0  # seconds after the signal: stop sending alerts
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """Tick intervals and limits, in seconds (see the module docstring)."""
+
+    poll_tick: float = 30.0
+    dispatch_tick: float = 5.0
+    reload_tick: float = 3.0
+    cycle_timeout: float = 900.0
+    retention_max_age: timedelta = timedelta(days=90)
+    retention_tick: float = 86400.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DaemonSettings:
+        """Read the `WATCHER_*_TICK` variables; raises ConfigError on a bad value."""
+
+        def seconds(name: str, default: float) -> float:
+            raw = environ.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                return parse_duration(raw, where=name).total_seconds()
+            if not value > 0:
+                raise ConfigError(f"{name}: expected a positive number of seconds, got {raw!r}")
+            return value
+
+        age = environ.get("WATCHER_RETENTION_MAX_AGE", "").strip()
+        return cls(
+            poll_tick=seconds("WATCHER_POLL_TICK", cls.poll_tick),
+            dispatch_tick=seconds("WATCHER_DISPATCH_TICK", cls.dispatch_tick),
+            reload_tick=seconds("WATCHER_RELOAD_TICK", cls.reload_tick),
+            cycle_timeout=seconds("WATCHER_CYCLE_TIMEOUT", cls.cycle_timeout),
+            retention_max_age=(
+                parse_duration(age, where="WATCHER_RETENTION_MAX_AGE")
+                if age
+                else cls.retention_max_age
+            ),
+            retention_tick=seconds("WATCHER_RETENTION_TICK", cls.retention_tick),
+        )
+
+
+Stamp = tuple[tuple[str, int, int], ...]
+
+
+def rules_stamp(rules_dir: Path) -> Stamp:
+    """A cheap change detector: names, mtimes (ns) and sizes of the rule files."""
+    try:
+        files = sorted(p for p in rules_dir.iterdir() if p.suffix in (".yaml", ".yml"))
+        return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    except OSError:
+        return ()
+
+
+def file_stamp(path: Path | None) -> Stamp:
+    """The same for one file (empty when it is missing)."""
+    if path is None:
+        return ()
+    try:
+        st = path.stat()
+    except OSError:
+        return ()
+    return ((path.name, st.st_mtime_ns, st.st_size),)
+
+
+@dataclass(frozen=True)
+class ConfigChanges:
+    """What a config reload changed."""
+
+    sources_added: tuple[str, ...]
+    sources_removed: tuple[str, ...]
+    sources_changed: tuple[str, ...]
+    rules_changed: bool  # rules dir or default route: the rules are rebuilt
+    other: tuple[str, ...]  # other settings that took effect (fetch, alerts)
+    restart_needed: tuple[str, ...]  # settings that only a restart applies
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.sources_added
+            or self.sources_removed
+            or self.sources_changed
+            or self.rules_changed
+            or self.other
+            or self.restart_needed
+        )
+
+
+def diff_config(old: Config, new: Config) -> ConfigChanges:
+    """Compare two configs the way a hot reload applies them."""
+    before = {s.name: s for s in old.sources}
+    after = {s.name: s for s in new.sources}
+    return ConfigChanges(
+        sources_added=tuple(sorted(set(after) - set(before))),
+        sources_removed=tuple(sorted(set(before) - set(after))),
+        sources_changed=tuple(sorted(n for n in set(after) & set(before) if after[n] != before[n])),
+        rules_changed=(old.rules_dir, old.alerts.default_route)
+        != (new.rules_dir, new.alerts.default_route),
+        other=tuple(k for k in ("fetch", "alerts") if getattr(old, k) != getattr(new, k)),
+        restart_needed=tuple(
+            k for k in ("database_url", "listen", "slack") if getattr(old, k) != getattr(new, k)
+        ),
+    )
+
+
+class Daemon:
+    """Runs the scheduled jobs and the web server until asked to stop."""
+
+    def __init__(
+        self,
+        app: App,
+        settings: DaemonSettings | None = None,
+        *,
+        load: Callable[[], Config] | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = settings or DaemonSettings()
+        path = app.config.path
+        self._load = load or (lambda: load_config(path, os.environ))
+        self.stopping = asyncio.Event()
+        self.cycles = 0
+        self.last_cycle_at: datetime | None = None
+        self._rules_stamp = rules_stamp(app.config.rules_dir)
+        self._config_stamp = file_stamp(app.config.path)
+        self._scheduler: AsyncIOScheduler | None = None
+        self._poll_task: asyncio.Task[Any] | None = None
+        self._dispatching: asyncio.Future[Any] | None = None
+        self._watchdog: threading.Timer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        METRICS.rules_loaded.set(len(app.rules.current().rules))
+
+    # --- jobs --------------------------------------------------------------------------
+
+    async def poll(self) -> None:
+        """One poll cycle over the due sources, bounded by the cycle timeout."""
+        if self.stopping.is_set():
+            return
+        self._poll_task = asyncio.current_task()
+        start = time.monotonic()
+        try:
+            report = await asyncio.wait_for(
+                self.app.pipeline.run_cycle(), self.settings.cycle_timeout
+            )
+        except TimeoutError:
+            record_cycle("timeout", time.monotonic() - start)
+            log.error(
+                "cycle_timeout",
+                seconds=self.settings.cycle_timeout,
+                detail="unfinished sources were not committed and are polled again",
+            )
+            return
+        except asyncio.CancelledError:
+            log.warning("cycle_cancelled", detail="unfinished sources are polled at next start")
+            raise
+        except Exception:
+            record_cycle("failed", None)
+            raise
+        finally:
+            self._poll_task = None
+        self.cycles += 1
+        self.last_cycle_at = datetime.now(UTC)
+        record_cycle("ok", time.monotonic() - start if report.polled else None)
+        if report.polled:
+            log.info(
+                "cycle_done",
+                cycle=self.cycles,
+                sources_polled=report.polled,
+                sources_failed=len(report.failed),
+                articles_new=report.articles_new,
+                hits=report.hits_per_rule,
+                alerts_created=report.alerts_created,
+                seconds=round(time.monotonic() - start, 3),
+            )
+
+    async def dispatch(self) -> None:
+        """Send what the outbox holds; the sending runs in a thread."""
+        if self.stopping.is_set() or self._dispatching is not None:
+            return
+        dispatcher = self.app.dispatcher
+        self._dispatching = future = asyncio.ensure_future(
+            off_loop(lambda: dispatcher.run(max_wait=0.0))
+        )
+        try:
+            result = await future
+        finally:
+            self._dispatching = None
+            METRICS.delivery_stopped.set(1 if dispatcher.auth_error else 0)
+        if result.sent or result.dead or result.failed or result.retried:
+            log.info(
+                "alerts_dispatched",
+                sent=result.sent,
+                retried=result.retried,
+                dead=result.dead,
+                failed=result.failed,
+                pending=result.waiting,
+            )
+
+    async def reload(self, *, force: bool = False) -> None:
+        """Reload the rules and the config when their files changed (or when forced)."""
+        await self.reload_rules(force=force)
+        await self.reload_config(force=force)
+
+    async def reload_rules(self, *, force: bool = False) -> bool:
+        """Swap in the rules directory's new version; False when it was rejected."""
+        stamp = rules_stamp(self.app.rules.rules_dir)
+        if stamp == self._rules_stamp and not force:
+            return True
+        self._rules_stamp = stamp
+        try:
+            changes = await off_loop(self.app.rules.reload)
+        except RuleError as exc:
+            METRICS.reloads.labels("rules", "rejected").inc()
+            for problem in exc.problems:
+                log.error(
+                    "rules_rejected", problem=str(problem), detail="keeping the last good rules"
+                )
+            return False
+        METRICS.reloads.labels("rules", "ok").inc()
+        METRICS.rules_loaded.set(len(self.app.rules.current().rules))
+        log.info(
+            "rules_reloaded",
+            added=list(changes.added),
+            removed=list(changes.removed),
+            changed=list(changes.changed),
+            rules=len(self.app.rules.current().rules),
+        )
+        return True
+
+    async def reload_config(self, *, force: bool = False) -> bool:
+        """Re-read the config file; sources and fetch/alert settings apply at the next tick."""
+        old = self.app.config
+        stamp = file_stamp(old.path)
+        if old.path is None or (stamp == self._config_stamp and not force):
+            return True
+        self._config_stamp = stamp
+        try:
+            new = self._load()
+        except ConfigError as exc:
+            METRICS.reloads.labels("config", "rejected").inc()
+            log.error("config_rejected", error=str(exc), detail="keeping the running config")
+            return False
+        changes = diff_config(old, new)
+        # These are bound into open connections and clients: a restart applies them.
+        new = replace(new, database_url=old.database_url, listen=old.listen, slack=old.slack)
+        if changes.rules_changed and not await self._switch_rules(old, new):
+            METRICS.reloads.labels("config", "rejected").inc()
+            return False
+        self.app.config = new
+        self.app.pipeline.config = new
+        METRICS.reloads.labels("config", "ok").inc()
+        log.info(
+            "config_reloaded",
+            sources_added=list(changes.sources_added),
+            sources_removed=list(changes.sources_removed),
+            sources_changed=list(changes.sources_changed),
+            rules_changed=changes.rules_changed,
+            other=list(changes.other),
+            sources=len(new.sources),
+        )
+        if changes.restart_needed:
+            log.warning(
+                "config_restart_needed",
+                settings=list(changes.restart_needed),
+                detail="these settings keep their old values until a restart",
+            )
+        return True
+
+    async def _switch_rules(self, old: Config, new: Config) -> bool:
+        """Point the rules at the new directory/default route; undo it if they are invalid."""
+        rules = self.app.rules
+        rules.rules_dir, rules.default_route = new.rules_dir, tuple(new.alerts.default_route)
+        try:
+            changes = await off_loop(rules.reload)
+        except RuleError as exc:
+            rules.rules_dir, rules.default_route = old.rules_dir, tuple(old.alerts.default_route)
+            for problem in exc.problems:
+                log.error(
+                    "config_rejected",
+                    error=str(problem),
+                    detail="the new rules directory is invalid; keeping the running config",
+                )
+            return False
+        self._rules_stamp = rules_stamp(new.rules_dir)
+        METRICS.rules_loaded.set(len(rules.current().rules))
+        log.info(
+            "rules_reloaded",
+            added=list(changes.added),
+            removed=list(changes.removed),
+            changed=list(changes.changed),
+            rules=len(rules.current().rules),
+        )
+        return True
+
+    async def retention(self) -> None:
+        """Prune article text older than the retention age."""
+        age = self.settings.retention_max_age
+        db = self.app.db
+        pruned = await off_loop(lambda: prune_articles(db, now=datetime.now(UTC), max_age=age))
+        METRICS.retention_pruned.inc(pruned)
+        log.info("retention_done", pruned=pruned, max_age_days=age / timedelta(days=1))
+
+    async def hangup(self) -> None:
+        """SIGHUP: reload everything now and resume a delivery stopped by an auth error."""
+        if self.app.dispatcher.auth_error is not None:
+            log.info("delivery_resumed", previous_error=self.app.dispatcher.auth_error)
+            self.app.dispatcher.resume()
+            METRICS.delivery_stopped.set(0)
+        await self.reload(force=True)
+
+    async def health(self) -> HealthReport:
+        """The `/healthz` verdict."""
+        scheduler = self._scheduler
+        return assess(
+            scheduler_running=bool(scheduler and scheduler.running) and not self.stopping.is_set(),
+            database_error=await database_error_async(self.app.db),
+            delivery_error=self.app.dispatcher.auth_error,
+            details={
+                "cycles": self.cycles,
+                "last_cycle_at": self.last_cycle_at.isoformat() if self.last_cycle_at else None,
+                "rules": len(self.app.rules.current().rules),
+                "sources": len([s for s in self.app.config.sources if s.enabled]),
+                "alerts": self.app.config.slack.mode,
+            },
+        )
+
+    # --- running -----------------------------------------------------------------------
+
+    def _guard(
+        self, name: str, job: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Awaitable[None]]:
+        """Wrap a job so an exception is logged and counted and never reaches APScheduler."""
+
+        async def guarded() -> None:
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                METRICS.job_failures.labels(name).inc()
+                log.exception("job_failed", job=name)
+
+        return guarded
+
+    def _schedule(self) -> AsyncIOScheduler:
+        s = self.settings
+        scheduler = AsyncIOScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1}
+        )
+        now = datetime.now(UTC)
+        jobs: list[tuple[str, Callable[[], Awaitable[None]], float, datetime]] = [
+            ("poll", self.poll, s.poll_tick, now),
+            ("dispatch", self.dispatch, s.dispatch_tick, now + timedelta(seconds=0.5)),
+            ("reload", self.reload, s.reload_tick, now + timedelta(seconds=s.reload_tick)),
+            (
+                "retention",
+                self.retention,
+                s.retention_tick,
+                now + timedelta(seconds=min(60.0, s.retention_tick)),
+            ),
+        ]
+        for name, job, every, first in jobs:
+            scheduler.add_job(
+                self._guard(name, job),
+                "interval",
+                seconds=every,
+                id=name,
+                name=name,
+                next_run_time=first,
+                misfire_grace_time=max(1, int(every)),
+                jitter=min(2.0, every / 10) if name == "poll" else None,
+            )
+        scheduler.add_listener(
+            _scheduler_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR
+        )
+        return scheduler
+
+    async def run(self) -> None:
+        """Serve `/healthz` and `/metrics`, run the jobs, stop cleanly on a signal."""
+        self._loop = loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_stop_signal)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._hup()))
+        logging.getLogger("apscheduler").setLevel(logging.CRITICAL)  # events logged as JSON below
+        METRICS.attach_database(self.app.db)
+        runner: web.AppRunner | None = await start_web(
+            create_web_app(self.health, METRICS), self.app.config.listen
+        )
+        try:
+            self._scheduler = self._schedule()
+            self._scheduler.start()
+            log.info(
+                "daemon_started",
+                sources=len(self.app.config.sources),
+                rules=len(self.app.rules.current().rules),
+                alerts=self.app.config.slack.mode,
+                listen=self.app.config.listen,
+                poll_tick=self.settings.poll_tick,
+            )
+            await self.stopping.wait()
+            await self._shutdown()
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+        log.info("daemon_stopped")
+
+    async def _hup(self) -> None:
+        log.info("reload_requested", signal="SIGHUP")
+        await self._guard("reload", self.hangup)()
+
+    def _on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # Runs in the main thread between bytecodes, even if the loop is busy: no
+        # logging here (a print could re-enter stdout); the loop does the rest.
+        if self._watchdog is None:
+            self._watchdog = threading.Timer(STOP_DEADLINE, _deadline_exit)
+            self._watchdog.daemon = True
+            self._watchdog.start()
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._request_stop, signal.Signals(signum))
+
+    def _request_stop(self, sig: signal.Signals) -> None:
+        if not self.stopping.is_set():
+            log.info("stopping", signal=sig.name)
+            self.stopping.set()
+
+    async def _shutdown(self) -> None:
+        """No new jobs; let the cycle finish or cancel it; flush the outbox until the deadline."""
+        started = time.monotonic()
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.running:
+            # Pause, not shutdown: APScheduler's shutdown cancels running jobs at once.
+            scheduler.pause()
+        task = self._poll_task
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=CYCLE_GRACE)
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+        remaining = FLUSH_DEADLINE - (time.monotonic() - started)
+        dispatcher = self.app.dispatcher
+        if self._dispatching is None and dispatcher.auth_error is None and remaining > 0.5:
+            # Final flush: what this run committed should not wait for the next start.
+            self._dispatching = asyncio.ensure_future(
+                off_loop(lambda: dispatcher.run(max_wait=0.0))
+            )
+        if self._dispatching is not None:
+            done, _ = await asyncio.wait({self._dispatching}, timeout=max(remaining, 0.0))
+            if not done:
+                dispatcher.stop_requested = True  # stop between two messages
+                await asyncio.wait({self._dispatching}, timeout=0.5)
+            for fut in done:
+                if not fut.cancelled() and fut.exception() is not None:
+                    log.error("dispatch_failed_at_stop", error=repr(fut.exception()))
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)  # cancels whatever is still awaiting
+        log.info("shutdown_done", seconds=round(time.monotonic() - started, 3))
+
+
+def _scheduler_event(event: Any) -> None:
+    """APScheduler's own events, as our JSON log lines."""
+    if event.code == EVENT_JOB_MAX_INSTANCES:
+        log.debug("job_skipped", job=event.job_id, reason="the previous run is still going")
+    elif event.code == EVENT_JOB_MISSED:
+        log.warning("job_missed", job=event.job_id, scheduled=str(event.scheduled_run_time))
+    else:
+        log.error("job_error", job=event.job_id, error=repr(getattr(event, "exception", None)))
+
+
+def _deadline_exit() -> None:
+    """The watchdog: the stop took too long (a blocked call); leave now, exit code 0.
+
+    Whatever is still running is a transaction that never commits, so the
+    next start redoes it (FAULTS row 24).
+    """
+    with contextlib.suppress(Exception):
+        log.error("stop_deadline_exceeded", seconds=STOP_DEADLINE)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)
+
+
+def run_daemon(
+    config: Config,
+    *,
+    load: Callable[[], Config] | None = None,
+    settings: DaemonSettings | None = None,
+) -> int:
+    """Build the app and run the daemon until SIGTERM/SIGINT; returns the exit code.
+
+    `load` re-reads the configuration for hot reloads (the CLI passes one that
+    applies its flags again); by default the same file and environment are
+    read, keeping a rules directory given on the command line.
+    """
+    settings = settings or DaemonSettings.from_env(os.environ)
+    if load is None and config.path is not None:
+        load = _reloader(config)
+    app = build_app(config)
+    try:
+        asyncio.run(Daemon(app, settings, load=load).run())
+    finally:
+        app.close()
+    return 0
+
+
+def _reloader(config: Config) -> Callable[[], Config]:
+    """Re-read `config.path` and the environment; keep a `--rules` flag's directory."""
+    path = config.path
+    try:
+        from_file: Path | None = load_config(path, os.environ).rules_dir
+    except ConfigError:
+        from_file = None
+    cli_rules = config.rules_dir if from_file != config.rules_dir else None
+
+    def load() -> Config:
+        fresh = load_config(path, os.environ)
+        return fresh if cli_rules is None else replace(fresh, rules_dir=cli_rules)
+
+    return load

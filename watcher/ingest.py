@@ -1,0 +1,138 @@
+"""One feed entry through the per-article stages: fetch, extract, canonicalise, match.
+
+`process_entry` never raises for anything the internet does: an article page
+that cannot be fetched or extracted keeps the feed's title and summary (with
+the reason recorded), so a hit on the title is never lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Set
+
+from watcher import __version__
+from watcher.config import FetchConfig
+from watcher.extract_pool import ExtractorPool
+from watcher.fetch import Fetcher, FetchSettings
+from watcher.model import (
+    ArticleRecord,
+    Document,
+    Extraction,
+    ExtractionStatus,
+    FeedEntry,
+    FetchOutcome,
+)
+from watcher.ruleset import RuleSnapshot
+from watcher.stories import fingerprint
+from watcher.urls import canonical_url, host_of
+
+PROJECT_URL = "https://github.com/watcher-news/watcher"
+
+
+def fetch_settings(cfg: FetchConfig) -> FetchSettings:
+    """The fetcher's settings from the `[fetch]` config table."""
+    return FetchSettings(
+        connect_timeout=cfg.connect_timeout,
+        total_timeout=cfg.total_timeout,
+        max_feed_bytes=cfg.max_feed_bytes,
+        max_page_bytes=cfg.max_page_bytes,
+        max_redirects=cfg.max_redirects,
+        retries=cfg.retries,
+        user_agent=cfg.user_agent or f"watcher/{__version__} (+{PROJECT_URL})",
+        per_host=cfg.per_host,
+        allow_private_addresses=cfg.allow_private_addresses,
+    )
+
+
+def entry_canonical(entry: FeedEntry) -> str:
+    """The canonical form of an entry's link (before the page names its own)."""
+    return canonical_url(entry.url) if entry.url else f"entry:{entry.key}"
+
+
+def content_hash(title: str, text: str) -> str:
+    """A stable hash of an article's whitespace- and case-folded content."""
+    normal = " ".join((title + "\n" + text).split()).casefold()
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+async def process_entry(
+    entry: FeedEntry,
+    fetcher: Fetcher,
+    extractor: ExtractorPool,
+    rules: RuleSnapshot,
+    cfg: FetchConfig,
+    stored: Set[str],
+) -> ArticleRecord:
+    """Fetch, extract and match one new entry; `stored` are canonical URLs already kept."""
+    canonical = entry_canonical(entry)
+    if canonical in stored:
+        return _existing(entry, canonical)
+    url = entry.url or ""
+    if not entry.url:
+        extraction = Extraction(ExtractionStatus.NO_LINK, reason="the entry has no link")
+    else:
+        page = await fetcher.fetch(entry.url, max_bytes=cfg.max_page_bytes)
+        if page.ok:
+            url = page.final_url or entry.url
+            extraction = await extractor.extract(
+                page.body, url=url, content_type=page.headers.get("content-type", "")
+            )
+        else:
+            status = (
+                ExtractionStatus.BLOCKED
+                if page.outcome is FetchOutcome.BLOCKED
+                else ExtractionStatus.UNREACHABLE
+            )
+            extraction = Extraction(status, reason=f"{page.outcome}: {page.error}")
+    title, text = entry.title, entry.summary
+    author = language = None
+    published = entry.published
+    if extraction.status is ExtractionStatus.OK and extraction.page is not None:
+        found = extraction.page
+        title = entry.title or found.title
+        text = found.text
+        author, language = found.author, found.language
+        published = published or found.published
+        canonical = canonical_url(url, found.canonical_url)
+        if canonical in stored:
+            return _existing(entry, canonical)
+    outlet = host_of(url) if url else ""
+    doc = Document(title=title, text=text, source=outlet, url=url)
+    hits = tuple(rules.match(doc))
+    fp = fingerprint(text)
+    return ArticleRecord(
+        entry=entry,
+        url=url,
+        canonical_url=canonical,
+        title=title,
+        text=text,
+        summary=entry.summary,
+        outlet=outlet,
+        published=published,
+        extraction=extraction.status,
+        extraction_reason=extraction.reason,
+        content_hash=content_hash(title, text),
+        fingerprint=fp.to_bytes() if fp is not None else None,
+        author=author,
+        language=language,
+        hits=hits,
+        routes=rules.routes_for(hits),
+    )
+
+
+def _existing(entry: FeedEntry, canonical: str) -> ArticleRecord:
+    """A placeholder for an article stored earlier: only the entry gets recorded."""
+    return ArticleRecord(
+        entry=entry,
+        url=entry.url or "",
+        canonical_url=canonical,
+        title=entry.title,
+        text="",
+        summary=entry.summary,
+        outlet="",
+        published=entry.published,
+        extraction=ExtractionStatus.OK,
+        extraction_reason=None,
+        content_hash="",
+        existing=True,
+    )

@@ -1,0 +1,272 @@
+"""The one place that knows the stage order.
+
+    sources -> fetch -> feed/listing parse -> article fetch -> extract
+            -> canonical URL / story -> match -> store hits + outbox rows
+
+`Pipeline.run_cycle()` polls the due sources concurrently; each source's
+poll ends in one transaction (`store.articles.save_poll`) holding its new
+entries, articles, hits, alert rows and the source's new ETag. Delivery of
+the outbox is the dispatcher's job (`watcher.alerts.outbox`), never this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from watcher import ingest, metrics
+from watcher.config import Config
+from watcher.extract_pool import ExtractorPool
+from watcher.fetch import Fetcher
+from watcher.ruleset import ActiveRules
+from watcher.model import ArticleRecord, FetchOutcome, FetchResult, ParsedFeed, SourceKind
+from watcher.store.articles import SavedArticle, known_canonical_urls, known_entry_keys, save_poll
+from watcher.store.db import Database
+from watcher.store.sources import SourceState, due_sources, record_failure, sync_sources
+from watcher.stories_index import PersistentStories
+
+log = structlog.get_logger("watcher.pipeline")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """How one source's poll went."""
+
+    name: str
+    outcome: FetchOutcome
+    error: str | None = None
+    entries: int = 0  # entries in the feed document
+    new_articles: int = 0
+    hits: tuple[str, ...] = ()  # rule ids, one per hit
+    alerts: int = 0
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did: the numbers behind the end-of-run summary."""
+
+    sources: list[SourceReport] = field(default_factory=list)
+    alerts_sent: int = 0
+    alerts_failed: int = 0
+    alerts_pending: int = 0
+
+    @property
+    def polled(self) -> int:
+        return len(self.sources)
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [
+            s for s in self.sources if s.outcome not in (FetchOutcome.OK, FetchOutcome.NOT_MODIFIED)
+        ]
+
+    @property
+    def articles_new(self) -> int:
+        return sum(s.new_articles for s in self.sources)
+
+    @property
+    def alerts_created(self) -> int:
+        return sum(s.alerts for s in self.sources)
+
+    @property
+    def hits_per_rule(self) -> dict[str, int]:
+        return dict(Counter(rule for s in self.sources for rule in s.hits))
+
+
+ProgressCallback = Callable[[SourceReport], None]
+
+
+class Pipeline:
+    """Polls sources and stores what they bring; reusable across cycles."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        rules: ActiveRules,
+        *,
+        clock: Clock = utcnow,
+        extractor: ExtractorPool | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.rules = rules
+        self.clock = clock
+        self._extractor = extractor
+        self._stories: PersistentStories | None = None
+
+    async def run_cycle(
+        self,
+        *,
+        force: bool = False,
+        on_source: ProgressCallback | None = None,
+        only: Sequence[str] | None = None,
+    ) -> CycleReport:
+        """Poll every due source once (`force`: ignore intervals, not backoff)."""
+        now = self.clock()
+        with self.db.session() as session:
+            sync_sources(session, self.config.sources, now)
+        with self.db.session() as session:
+            states = due_sources(session, self.config.sources, now, force=force)
+        if only is not None:
+            states = [s for s in states if s.spec.name in only]
+        if self._stories is None:
+            self._stories = PersistentStories.load(self.db)
+        report = CycleReport()
+        if not states:
+            return report
+        owns_pool = self._extractor is None
+        extractor = self._extractor or ExtractorPool()
+        try:
+            settings = ingest.fetch_settings(self.config.fetch)
+            async with Fetcher(settings) as fetcher:
+                limit = asyncio.Semaphore(max(1, self.config.fetch.concurrency // 4))
+
+                async def one(state: SourceState) -> None:
+                    async with limit:
+                        result = await self._poll(state, fetcher, extractor)
+                    report.sources.append(result)
+                    if on_source is not None:
+                        on_source(result)
+
+                await asyncio.gather(*(one(s) for s in states))
+        finally:
+            if owns_pool:
+                extractor.close()
+        return report
+
+    async def _poll(
+        self, state: SourceState, fetcher: Fetcher, extractor: ExtractorPool
+    ) -> SourceReport:
+        spec = state.spec
+        cap = self.config.fetch.max_feed_bytes
+        result = await fetcher.fetch(
+            spec.url,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            headers=spec.headers,
+            max_bytes=cap,
+        )
+        metrics.record_fetch(result)
+        if result.outcome is FetchOutcome.NOT_MODIFIED:
+            return self._store(state, result, [], entries=0)
+        if not result.ok:
+            return self._fail(state, result.outcome, result.error, result.retry_after)
+        parsed = parse_source_document(spec.kind, result, spec.include, spec.exclude)
+        if parsed.error is not None:
+            return self._fail(state, parsed.error, parsed.bozo_reason or str(parsed.error), None)
+        if parsed.bozo:
+            log.warning("feed_bozo", source=spec.name, reason=parsed.bozo_reason)
+        with self.db.session() as session:
+            seen = known_entry_keys(session, state.id, (e.key for e in parsed.entries))
+        fresh = [e for e in parsed.entries if e.key not in seen]
+        fresh = fresh[: self.config.fetch.max_articles_per_source]
+        with self.db.session() as session:
+            stored = known_canonical_urls(
+                session, (ingest.entry_canonical(e) for e in fresh if e.url)
+            )
+        matcher = self.rules.current()
+        records = await asyncio.gather(
+            *(
+                metrics.timed_article(
+                    ingest.process_entry(e, fetcher, extractor, matcher, self.config.fetch, stored)
+                )
+                for e in fresh
+            )
+        )
+        return self._store(state, result, list(records), entries=len(parsed.entries))
+
+    def _store(
+        self,
+        state: SourceState,
+        result: FetchResult,
+        records: list[ArticleRecord],
+        *,
+        entries: int,
+    ) -> SourceReport:
+        now = self.clock()
+        stories = self._stories
+        assert stories is not None
+        try:
+            with self.db.session() as session:
+                saved: list[SavedArticle] = save_poll(
+                    session,
+                    source_id=state.id,
+                    result=result,
+                    records=records,
+                    find_story=stories.find,
+                    on_saved=stories.remember,
+                    now=now,
+                )
+        except SQLAlchemyError as exc:
+            stories.forget_pending()
+            log.error("store_failed", source=state.spec.name, error=str(exc.__class__.__name__))
+            return SourceReport(state.spec.name, FetchOutcome.PARSE_ERROR, f"database: {exc}")
+        stories.commit_pending()
+        new = [r for r in records if not r.existing]
+        hits = tuple(h.rule_id for r in new for h in r.hits)
+        metrics.record_stored(len(saved), hits)
+        report = SourceReport(
+            state.spec.name,
+            result.outcome,
+            None,
+            entries,
+            len(saved),
+            hits,
+            sum(s.alerts for s in saved),
+        )
+        log.info(
+            "source_polled",
+            source=state.spec.name,
+            outcome=str(result.outcome),
+            entries=entries,
+            new_articles=report.new_articles,
+            hits=len(hits),
+        )
+        return report
+
+    def _fail(
+        self,
+        state: SourceState,
+        outcome: FetchOutcome,
+        error: str | None,
+        retry_after: float | None,
+    ) -> SourceReport:
+        now = self.clock()
+        with self.db.session() as session:
+            record_failure(session, state.id, outcome, error, retry_after, now)
+        log.warning(
+            "fetch_failed",
+            source=state.spec.name,
+            url=state.spec.url,
+            kind=str(outcome),
+            error=error,
+        )
+        return SourceReport(state.spec.name, outcome, error)
+
+
+def parse_source_document(
+    kind: SourceKind, result: FetchResult, include: Sequence[str], exclude: Sequence[str]
+) -> ParsedFeed:
+    """Turn a fetched source document into entries, by the source's kind."""
+    from watcher.feeds import parse_feed
+    from watcher.listing import discover_links, parse_sitemap
+
+    url = result.final_url or result.url
+    if kind is SourceKind.HTML:
+        return discover_links(result.body, base_url=url, include=include, exclude=exclude)
+    if kind is SourceKind.SITEMAP:
+        return parse_sitemap(result.body, url=url)
+    return parse_feed(result.body, url=url, headers=result.headers)

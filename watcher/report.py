@@ -1,0 +1,151 @@
+"""Rendering results for people (rich tables) and machines (JSON).
+
+On a terminal commands print readable tables; piped or with `--json` they
+print JSON free of decoration. Timestamps in JSON are ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from watcher.app import OnceResult
+from watcher.store.queries import HitView
+from watcher.store.sources import SourceStatus
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC, or None."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def once_summary(console: Console, result: OnceResult) -> None:
+    """The one-screen summary at the end of `watcher run --once` on a terminal."""
+    cycle = result.cycle
+    table = Table(title="watcher: one cycle", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("sources polled", str(cycle.polled))
+    table.add_row("sources failed", str(len(cycle.failed)))
+    table.add_row("articles new", str(cycle.articles_new))
+    hits = cycle.hits_per_rule
+    table.add_row("hits", ", ".join(f"{k}: {v}" for k, v in sorted(hits.items())) or "0")
+    table.add_row("alerts created", str(cycle.alerts_created))
+    table.add_row("alerts sent", str(cycle.alerts_sent))
+    if cycle.alerts_failed:
+        table.add_row("alerts failed", str(cycle.alerts_failed))
+    if cycle.alerts_pending:
+        table.add_row("alerts pending", str(cycle.alerts_pending))
+    if result.dispatch.auth_error:
+        table.add_row("delivery stopped", f"[red]{result.dispatch.auth_error}[/red]")
+    console.print(table)
+    for failed in cycle.failed[:10]:
+        console.print(f"  [yellow]failed[/yellow] {failed.name}: {failed.outcome} {failed.error}")
+
+
+def once_json(result: OnceResult) -> dict[str, Any]:
+    """The same summary as one JSON object."""
+    cycle = result.cycle
+    return {
+        "event": "cycle_done",
+        "sources_polled": cycle.polled,
+        "sources_failed": len(cycle.failed),
+        "articles_new": cycle.articles_new,
+        "hits_per_rule": cycle.hits_per_rule,
+        "alerts_created": cycle.alerts_created,
+        "alerts_sent": cycle.alerts_sent,
+        "alerts_failed": cycle.alerts_failed,
+        "alerts_pending": cycle.alerts_pending,
+        "delivery_stopped": result.dispatch.auth_error,
+    }
+
+
+def source_json(s: SourceStatus) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "name": s.name,
+        "url": s.url,
+        "kind": s.kind,
+        "status": s.status,
+        "failures": s.failures,
+        "last_outcome": s.last_outcome,
+        "last_error": s.last_error,
+        "last_poll": iso(s.last_poll),
+        "next_poll": iso(s.next_poll),
+        "articles": s.articles,
+    }
+
+
+def sources_table(console: Console, statuses: list[SourceStatus]) -> None:
+    table = Table(title=f"{len(statuses)} sources")
+    for col in (
+        "name",
+        "kind",
+        "status",
+        "failures",
+        "last poll",
+        "next poll",
+        "articles",
+        "last error",
+    ):
+        table.add_column(col)
+    colours = {"ok": "green", "failing": "yellow", "backing_off": "red", "disabled": "dim"}
+    for s in statuses:
+        colour = colours.get(s.status, "white")
+        table.add_row(
+            s.name,
+            s.kind,
+            f"[{colour}]{s.status}[/{colour}]",
+            str(s.failures),
+            _short(s.last_poll),
+            _short(s.next_poll),
+            str(s.articles),
+            (s.last_error or "")[:60],
+        )
+    console.print(table)
+
+
+def hit_json(h: HitView) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "rule": h.rule_id,
+        "severity": h.severity,
+        "score": h.score,
+        "url": h.url,
+        "title": h.title,
+        "outlet": h.outlet,
+        "story": h.story_id,
+        "article": h.article_id,
+        "created_at": iso(h.created_at),
+        "published_at": iso(h.published_at),
+        "snippet": h.snippet,
+    }
+
+
+def hits_table(console: Console, hits: list[HitView]) -> None:
+    table = Table(title=f"{len(hits)} hits")
+    for col in ("when", "rule", "sev", "title", "outlet", "story"):
+        table.add_column(col)
+    for h in hits:
+        table.add_row(
+            _short(h.created_at),
+            h.rule_id,
+            h.severity,
+            f"[link={h.url}]{h.title[:80]}[/link]",
+            h.outlet,
+            str(h.story_id),
+        )
+    console.print(table)
+
+
+def print_json_lines(stream: TextIO, objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def _short(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"

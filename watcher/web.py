@@ -1,0 +1,66 @@
+"""The daemon's small HTTP server: `/healthz` and `/metrics`, on `config.listen`.
+
+It runs in the daemon's event loop (aiohttp). `/healthz` answers 200
+`{"status": "ok", ...}` or 503 `{"status": "unhealthy", "reason": ...}`;
+`/metrics` is the Prometheus text format of `watcher.metrics` (see that
+module for what each metric means).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from watcher.errors import ConfigError
+from watcher.health import HealthReport, off_loop, parse_listen
+from watcher.metrics import Metrics
+
+HealthCheck = Callable[[], Awaitable[HealthReport]]
+METRICS_TIMEOUT = 10.0  # seconds; the scrape reads gauges from the database
+
+
+def create_web_app(health: HealthCheck, metrics: Metrics) -> web.Application:
+    """The aiohttp application serving `/healthz` and `/metrics`."""
+
+    async def healthz(_request: web.Request) -> web.Response:
+        report = await health()
+        return web.Response(
+            status=200 if report.ok else 503,
+            text=json.dumps(report.as_json(), ensure_ascii=False, default=str),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def metrics_page(_request: web.Request) -> web.Response:
+        try:
+            body = await off_loop(
+                lambda: generate_latest(metrics.registry), timeout=METRICS_TIMEOUT
+            )
+        except TimeoutError:
+            return web.Response(status=503, text="metrics: the database did not answer\n")
+        # aiohttp's content_type= refuses parameters; Prometheus wants its version one.
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
+    return app
+
+
+async def start_web(app: web.Application, listen: str) -> web.AppRunner:
+    """Serve `app` on `listen` (host:port); raises ConfigError when it cannot bind."""
+    host, port = parse_listen(listen)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host or None, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        why = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise ConfigError(f"web.listen {listen}: cannot listen: {why}") from None
+    return runner
