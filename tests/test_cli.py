@@ -98,8 +98,16 @@ def test_hits_and_sources_json_on_an_empty_database(tmp_path: Path) -> None:
     assert sources.exit_code == 0, sources.output
     data = json.loads(sources.output)
     assert len(data) == 1
-    assert set(data[0]) >= {"name", "url", "kind", "status", "failures", "last_error",
-                            "next_poll", "articles"}
+    assert set(data[0]) >= {
+        "name",
+        "url",
+        "kind",
+        "status",
+        "failures",
+        "last_error",
+        "next_poll",
+        "articles",
+    }
     assert data[0]["status"] == "not_polled"
 
 

@@ -24,8 +24,10 @@ def test_the_shipped_config_loads_with_real_sources() -> None:
     assert config.slack.mode == "console"
 
 
-def test_no_file_gives_the_embedded_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a config file, SQLite under ./data, ./rules and console alerts apply."""
+def test_no_file_gives_the_embedded_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a config file: SQLite under ./data, ./rules, console alerts."""
     monkeypatch.chdir(tmp_path)
     config = load_config(None, {})
     assert config.path is None
@@ -39,13 +41,18 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     path = tmp_path / "w.toml"
     path.write_text('[database]\nurl = "sqlite:///x.db"\n[web]\nlisten = "127.0.0.1:1"\n')
     env = {
-        "WATCHER_DATABASE_URL": "postgresql://u@h/db", "WATCHER_LISTEN": "0.0.0.0:9",
-        "WATCHER_RULES_DIR": "/r", "SLACK_BOT_TOKEN": "xoxb-secret",
+        "WATCHER_DATABASE_URL": "postgresql://u@h/db",
+        "WATCHER_LISTEN": "0.0.0.0:9",
+        "WATCHER_RULES_DIR": "/r",
+        "SLACK_BOT_TOKEN": "xoxb-secret",
         "SLACK_WEBHOOK_URL": "http://127.0.0.1/hook",
     }
     config = load_config(path, env)
     assert (config.database_url, config.listen, config.rules_dir) == (
-        "postgresql://u@h/db", "0.0.0.0:9", Path("/r"))
+        "postgresql://u@h/db",
+        "0.0.0.0:9",
+        Path("/r"),
+    )
     assert config.slack.mode == "bot"
     assert "xoxb-secret" not in repr(config)
 
@@ -57,11 +64,18 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[fetch]\nbogus = 1\n", "[fetch] unknown key(s): bogus"),
         ("[nope]\n", "unknown section(s): nope"),
         ("[alerts]\nbudget_window = 'soon'\n", "expected a duration like"),
-        ("[[sources]]\nname = 'a'\nurl = 'ftp://x'\n", "'url' must be an http(s) URL, got 'ftp://x'"),
-        ("[[sources]]\nname = 'a'\nurl = 'https://x'\nkind = 'atom'\n",
-         "kind must be rss, html or sitemap, got 'atom'"),
-        ("[[sources]]\nname = 'a'\nurl = 'https://x'\n[[sources]]\nname = 'a'\nurl = 'https://y'\n",
-         "duplicate source name"),
+        (
+            "[[sources]]\nname = 'a'\nurl = 'ftp://x'\n",
+            "'url' must be an http(s) URL, got 'ftp://x'",
+        ),
+        (
+            "[[sources]]\nname = 'a'\nurl = 'https://x'\nkind = 'atom'\n",
+            "kind must be rss, html or sitemap, got 'atom'",
+        ),
+        (
+            "[[sources]]\nname = 'a'\nurl = 'https://x'\n[[sources]]\nname = 'a'\nurl = 'https://y'\n",
+            "duplicate source name",
+        ),
         ("[[sources]]\nname = 'a'\nurl = 'https://x'\ninclude = ['(']\n", "include pattern '('"),
         ("[fetch\n", "line 1"),
     ],
@@ -86,8 +100,13 @@ def test_an_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("15m", timedelta(minutes=15)), ("1h", timedelta(hours=1)), ("7d", timedelta(days=7)),
-     ("30s", timedelta(seconds=30)), (90, timedelta(seconds=90))],
+    [
+        ("15m", timedelta(minutes=15)),
+        ("1h", timedelta(hours=1)),
+        ("7d", timedelta(days=7)),
+        ("30s", timedelta(seconds=30)),
+        (90, timedelta(seconds=90)),
+    ],
 )
 def test_durations(value: object, expected: timedelta) -> None:
     """Durations accept s/m/h/d/w suffixes or plain seconds."""

@@ -15,7 +15,8 @@ from tests.support.httpserver import LocalSite
 
 RULES = Path(__file__).parent / "fixtures" / "e2e_rules"
 
-BOILERPLATE = """<!doctype html><html><head><meta charset="utf-8"><title>{title} - Harbour Post</title>
+BOILERPLATE = """<!doctype html><html><head><meta charset="utf-8">
+<title>{title} - Harbour Post</title>
 </head><body>
 <header><nav><a href="/">Home</a> <a href="/politics">Politics</a> <a href="/sport">Sport</a>
 <a href="/subscribe">Subscribe for 1 dollar a week</a></nav></header>
@@ -90,8 +91,9 @@ def _feed(site: LocalSite) -> bytes:
 
 @pytest.fixture
 def news_site(local_site: LocalSite) -> LocalSite:
-    local_site.add("/feed.xml", _feed(local_site), content_type="application/rss+xml",
-                   etag='"feed-v1"')
+    local_site.add(
+        "/feed.xml", _feed(local_site), content_type="application/rss+xml", etag='"feed-v1"'
+    )
     for path, (title, paragraphs) in ARTICLES.items():
         body = "".join(f"<p>{p}</p>" for p in paragraphs)
         local_site.add(path, BOILERPLATE.format(title=title, body=body))
@@ -101,7 +103,7 @@ def news_site(local_site: LocalSite) -> LocalSite:
 def _run_once(tmp_path: Path, database_url: str, feed_url: str) -> dict[str, object]:
     config = tmp_path / "watcher.toml"
     config.write_text(
-        f'[fetch]\nallow_private_addresses = true\nretries = 0\n\n'
+        f"[fetch]\nallow_private_addresses = true\nretries = 0\n\n"
         f'[rules]\ndir = "{RULES}"\n\n'
         f'[[sources]]\nname = "Harbour Post"\nurl = "{feed_url}"\nkind = "rss"\n',
         encoding="utf-8",
@@ -110,7 +112,12 @@ def _run_once(tmp_path: Path, database_url: str, feed_url: str) -> dict[str, obj
     env["WATCHER_DATABASE_URL"] = database_url
     proc = subprocess.run(
         [sys.executable, "-m", "watcher", "run", "--once", "--config", str(config)],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -131,7 +138,7 @@ def _rows(database_url: str, sql: str) -> list[tuple[object, ...]]:
 def test_one_cycle_stores_articles_hits_and_alerts_and_a_rerun_adds_nothing(
     news_site: LocalSite, database_url: str, tmp_path: Path
 ) -> None:
-    """A cycle extracts each article, hits exactly the matching ones, alerts once; a rerun adds nothing."""
+    """A cycle extracts, hits exactly the matching articles, alerts once; a rerun adds nothing."""
     summary = _run_once(tmp_path, database_url, news_site.url("/feed.xml"))
     assert summary["sources_polled"] == 1
     assert summary["sources_failed"] == 0
@@ -148,18 +155,26 @@ def test_one_cycle_stores_articles_hits_and_alerts_and_a_rerun_adds_nothing(
     assert status[news_site.url("/news/yen.html")] == "ok"
 
     hits = sorted(
-        _rows(database_url, "SELECT a.url, h.rule_id FROM hits h JOIN articles a "
-                            "ON a.id = h.article_id")
+        _rows(
+            database_url,
+            "SELECT a.url, h.rule_id FROM hits h JOIN articles a ON a.id = h.article_id",
+        )
     )
-    assert hits == sorted([
-        (news_site.url("/news/aukus-japan.html"), "aukus-japan"),
-        (news_site.url("/news/gone.html"), "aukus-japan"),
-        (news_site.url("/news/clearance.html"), "clearance"),
-    ])
+    assert hits == sorted(
+        [
+            (news_site.url("/news/aukus-japan.html"), "aukus-japan"),
+            (news_site.url("/news/gone.html"), "aukus-japan"),
+            (news_site.url("/news/clearance.html"), "clearance"),
+        ]
+    )
     alerts = _rows(database_url, "SELECT route, state FROM alerts ORDER BY id")
-    assert sorted(alerts) == sorted([
-        ("#test-alerts", "sent"), ("#test-alerts", "sent"), ("#aukus-alerts", "sent"),
-    ])
+    assert sorted(alerts) == sorted(
+        [
+            ("#test-alerts", "sent"),
+            ("#test-alerts", "sent"),
+            ("#aukus-alerts", "sent"),
+        ]
+    )
     assert summary["alerts_sent"] == 3
 
     again = _run_once(tmp_path, database_url, news_site.url("/feed.xml"))

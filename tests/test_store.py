@@ -42,17 +42,40 @@ def _source(db: Database) -> int:
 
 def _record(n: int, *, hit: bool, story_text: str = "") -> ArticleRecord:
     hits = (
-        (Hit("aukus-japan", "v1", "high", 2.0, (TermMatch("AUKUS", "text", 0, 5),), ("AUKUS",),
-             "AUKUS and Japan"),)
-        if hit else ()
+        (
+            Hit(
+                "aukus-japan",
+                "v1",
+                "high",
+                2.0,
+                (TermMatch("AUKUS", "text", 0, 5),),
+                ("AUKUS",),
+                "AUKUS and Japan",
+            ),
+        )
+        if hit
+        else ()
     )
     return ArticleRecord(
-        entry=FeedEntry(key=f"k{n}", url=f"http://127.0.0.1:9/a{n}", title=f"Title {n}",
-                        summary="s", published=None),
-        url=f"http://127.0.0.1:9/a{n}", canonical_url=f"http://127.0.0.1:9/a{n}",
-        title=f"Title {n}", text=story_text or f"text {n}", summary="s", outlet="127.0.0.1",
-        published=None, extraction=ExtractionStatus.OK, extraction_reason=None,
-        content_hash=f"h{n}", hits=hits, routes=("#a", "#b") if hit else (),
+        entry=FeedEntry(
+            key=f"k{n}",
+            url=f"http://127.0.0.1:9/a{n}",
+            title=f"Title {n}",
+            summary="s",
+            published=None,
+        ),
+        url=f"http://127.0.0.1:9/a{n}",
+        canonical_url=f"http://127.0.0.1:9/a{n}",
+        title=f"Title {n}",
+        text=story_text or f"text {n}",
+        summary="s",
+        outlet="127.0.0.1",
+        published=None,
+        extraction=ExtractionStatus.OK,
+        extraction_reason=None,
+        content_hash=f"h{n}",
+        hits=hits,
+        routes=("#a", "#b") if hit else (),
     )
 
 
@@ -72,9 +95,14 @@ def test_save_poll_writes_everything_and_the_etag_together(db: Database) -> None
     """A poll stores articles, hits, one alert per route and the new ETag in one transaction."""
     source_id = _source(db)
     with db.session() as session:
-        saved = save_poll(session, source_id=source_id, result=OK,
-                          records=[_record(1, hit=True), _record(2, hit=False)],
-                          find_story=lambda _r: None, now=NOW)
+        saved = save_poll(
+            session,
+            source_id=source_id,
+            result=OK,
+            records=[_record(1, hit=True), _record(2, hit=False)],
+            find_story=lambda _r: None,
+            now=NOW,
+        )
     assert [s.hits for s in saved] == [1, 0]
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(ArticleRow)) == 2
@@ -92,8 +120,14 @@ def test_a_failed_transaction_leaves_no_trace_and_keeps_the_etag(db: Database) -
     source_id = _source(db)
     duplicate = [_record(1, hit=True), _record(1, hit=True)]  # same entry key twice
     with pytest.raises(Exception), db.session() as session:  # noqa: B017, PT011 (DB-specific)
-        save_poll(session, source_id=source_id, result=OK, records=duplicate,
-                  find_story=lambda _r: None, now=NOW)
+        save_poll(
+            session,
+            source_id=source_id,
+            result=OK,
+            records=duplicate,
+            find_story=lambda _r: None,
+            now=NOW,
+        )
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(ArticleRow)) == 0
         assert session.get_one(SourceRow, source_id).etag is None
@@ -103,26 +137,49 @@ def test_a_later_article_of_a_story_becomes_a_thread_reply(db: Database) -> None
     """An article joining an alerted story gets a reply row whose parent is the first alert."""
     source_id = _source(db)
     with db.session() as session:
-        first = save_poll(session, source_id=source_id, result=OK, records=[_record(1, hit=True)],
-                          find_story=lambda _r: None, now=NOW)
+        first = save_poll(
+            session,
+            source_id=source_id,
+            result=OK,
+            records=[_record(1, hit=True)],
+            find_story=lambda _r: None,
+            now=NOW,
+        )
     story = first[0].story_id
     with db.session() as session:
-        save_poll(session, source_id=source_id, result=OK, records=[_record(2, hit=True)],
-                  find_story=lambda _r: story, now=NOW)
+        save_poll(
+            session,
+            source_id=source_id,
+            result=OK,
+            records=[_record(2, hit=True)],
+            find_story=lambda _r: story,
+            now=NOW,
+        )
     with db.session() as session:
         rows = session.scalars(select(AlertRow).order_by(AlertRow.id)).all()
         kinds = [(r.route, r.kind, r.parent_id is not None) for r in rows]
-    assert kinds == [("#a", "alert", False), ("#b", "alert", False),
-                     ("#a", "reply", True), ("#b", "reply", True)]
+    assert kinds == [
+        ("#a", "alert", False),
+        ("#b", "alert", False),
+        ("#a", "reply", True),
+        ("#b", "reply", True),
+    ]
 
 
 def test_failures_back_off_exponentially_and_a_success_resets(db: Database) -> None:
-    """Each failure doubles the wait (capped at 24 h); `run --once` still skips a backing-off source."""
+    """Each failure doubles the wait (capped at 24 h); `--once` skips a backing-off source."""
     source_id = _source(db)
     waits = []
     for _ in range(3):
         with db.session() as session:
-            record_failure(session, source_id, FetchOutcome.HTTP_ERROR, "HTTP 500", None, NOW)
+            record_failure(
+                session,
+                source_id,
+                outcome=FetchOutcome.HTTP_ERROR,
+                error="HTTP 500",
+                retry_after=None,
+                now=NOW,
+            )
             row = session.get_one(SourceRow, source_id)
             assert row.next_poll_at is not None
             waits.append(row.next_poll_at - NOW)
@@ -132,8 +189,9 @@ def test_failures_back_off_exponentially_and_a_success_resets(db: Database) -> N
         status = source_statuses(session, NOW)[0]
         assert (status.status, status.failures, status.last_error) == ("backing_off", 3, "HTTP 500")
     with db.session() as session:
-        save_poll(session, source_id=source_id, result=OK, records=[], find_story=lambda _r: None,
-                  now=NOW)
+        save_poll(
+            session, source_id=source_id, result=OK, records=[], find_story=lambda _r: None, now=NOW
+        )
         assert source_statuses(session, NOW)[0].status == "ok"
 
 
@@ -141,7 +199,14 @@ def test_retry_after_is_honoured_without_counting_as_breakage(db: Database) -> N
     """A 429 with Retry-After schedules the next poll after the wait and keeps failures at 0."""
     source_id = _source(db)
     with db.session() as session:
-        record_failure(session, source_id, FetchOutcome.RATE_LIMITED, "HTTP 429", 7200.0, NOW)
+        record_failure(
+            session,
+            source_id,
+            outcome=FetchOutcome.RATE_LIMITED,
+            error="HTTP 429",
+            retry_after=7200.0,
+            now=NOW,
+        )
         row = session.get_one(SourceRow, source_id)
         assert row.failures == 0
         assert row.next_poll_at == NOW + timedelta(hours=2)

@@ -204,10 +204,11 @@ def _fetch(table: dict[str, Any], where: str) -> FetchConfig:
     if unknown:
         raise ConfigError(f"{where}: [fetch] unknown key(s): {', '.join(sorted(unknown))}")
     values: dict[str, Any] = {}
-    for key, value in table.items():
+    for key, raw in table.items():
         expected = type(getattr(defaults, key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        value = raw
+        if expected is float and isinstance(raw, int) and not isinstance(raw, bool):
+            value = float(raw)
         if type(value) is not expected:
             raise ConfigError(f"{where}: [fetch] {key} must be {expected.__name__}, got {value!r}")
         if expected in (int, float) and (value < 0 or (value == 0 and key != "retries")):
@@ -295,22 +296,8 @@ def _sources(raw: object, where: str) -> tuple[SourceSpec, ...]:
         enabled = item.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f"{at}: enabled must be true or false, got {enabled!r}")
-        headers = item.get("headers", {})
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise ConfigError(f"{at}: headers must be a table of strings")
-        patterns = {}
-        for key in ("include", "exclude"):
-            value = item.get(key, [])
-            if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
-                raise ConfigError(f"{at}: {key} must be a list of regular expressions")
-            for pattern in value:
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise ConfigError(f"{at}: {key} pattern {pattern!r}: {exc}") from None
-            patterns[key] = tuple(value)
+        headers = _headers(item, at)
+        patterns = {key: _patterns(item, key, at) for key in ("include", "exclude")}
         specs.append(
             SourceSpec(
                 name=name,
@@ -324,3 +311,25 @@ def _sources(raw: object, where: str) -> tuple[SourceSpec, ...]:
             )
         )
     return tuple(specs)
+
+
+def _headers(item: dict[str, Any], at: str) -> dict[str, str]:
+    headers = item.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise ConfigError(f"{at}: headers must be a table of strings")
+    return headers
+
+
+def _patterns(item: dict[str, Any], key: str, at: str) -> tuple[str, ...]:
+    """A source's include/exclude URL regexes, each compiled once to fail early."""
+    value = item.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ConfigError(f"{at}: {key} must be a list of regular expressions")
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{at}: {key} pattern {pattern!r}: {exc}") from None
+    return tuple(value)

@@ -57,6 +57,7 @@ def content_hash(title: str, text: str) -> str:
 
 async def process_entry(
     entry: FeedEntry,
+    *,
     fetcher: Fetcher,
     extractor: ExtractorPool,
     rules: RuleSnapshot,

@@ -24,8 +24,8 @@ from watcher import ingest, metrics
 from watcher.config import Config
 from watcher.extract_pool import ExtractorPool
 from watcher.fetch import Fetcher
-from watcher.ruleset import ActiveRules
 from watcher.model import ArticleRecord, FetchOutcome, FetchResult, ParsedFeed, SourceKind
+from watcher.ruleset import ActiveRules
 from watcher.store.articles import SavedArticle, known_canonical_urls, known_entry_keys, save_poll
 from watcher.store.db import Database
 from watcher.store.sources import SourceState, due_sources, record_failure, sync_sources
@@ -181,7 +181,14 @@ class Pipeline:
         records = await asyncio.gather(
             *(
                 metrics.timed_article(
-                    ingest.process_entry(e, fetcher, extractor, matcher, self.config.fetch, stored)
+                    ingest.process_entry(
+                        e,
+                        fetcher=fetcher,
+                        extractor=extractor,
+                        rules=matcher,
+                        cfg=self.config.fetch,
+                        stored=stored,
+                    )
                 )
                 for e in fresh
             )
@@ -246,7 +253,9 @@ class Pipeline:
     ) -> SourceReport:
         now = self.clock()
         with self.db.session() as session:
-            record_failure(session, state.id, outcome, error, retry_after, now)
+            record_failure(
+                session, state.id, outcome=outcome, error=error, retry_after=retry_after, now=now
+            )
         log.warning(
             "fetch_failed",
             source=state.spec.name,

@@ -113,6 +113,7 @@ def record_success(session: Session, source_id: int, result: FetchResult, now: d
 def record_failure(
     session: Session,
     source_id: int,
+    *,
     outcome: FetchOutcome,
     error: str | None,
     retry_after: float | None,
@@ -139,7 +140,7 @@ def record_failure(
 
 def _jitter(delay: timedelta) -> timedelta:
     """Spread polls by up to 10% so sources configured together don't stampede."""
-    return delay * (1 + random.random() * 0.1)  # noqa: S311 (not security sensitive)
+    return delay * (1 + random.random() * 0.1)
 
 
 def source_statuses(session: Session, now: datetime) -> list[SourceStatus]:
