@@ -21,8 +21,19 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from watcher.model import Document
-from watcher.rules.ast import And, AtLeast, Near, Node, Not, Or, Scope, Source, Term, TermKind
-from watcher.rules.ast import terms_of
+from watcher.rules.ast import (
+    And,
+    AtLeast,
+    Near,
+    Node,
+    Not,
+    Or,
+    Scope,
+    Source,
+    Term,
+    TermKind,
+    terms_of,
+)
 from watcher.rules.load import Rule
 from watcher.textnorm import is_nospace_char
 

@@ -104,8 +104,7 @@ class _Zipf:
 
     def draw(self, rng: random.Random, k: int) -> list[int]:
         return [
-            i
-            for i in rng.choices(range(len(self.cumulative)), cum_weights=self.cumulative, k=k)
+            i for i in rng.choices(range(len(self.cumulative)), cum_weights=self.cumulative, k=k)
         ]
 
 
@@ -221,6 +220,14 @@ def _english(rng: random.Random, vocab: _Vocab, zipf: _Zipf, planted: list[str])
             words.insert(rng.randrange(len(words)), pending.pop())
         if rng.random() < 0.3:
             words[rng.randrange(1, len(words))] += ","
+        # Typographic punctuation, as in real copy: almost no article is ASCII.
+        if rng.random() < 0.2:
+            words[0] = "\u201c" + words[0]
+            words[-1] += ",\u201d"
+        if rng.random() < 0.1:
+            words[rng.randrange(len(words))] += "\u2019s"
+        if rng.random() < 0.1:
+            words.insert(rng.randrange(1, len(words)), "\u2014")
         sentence = " ".join(words)
         sentence = sentence[0].upper() + sentence[1:] + "."
         out.append(sentence)
@@ -261,10 +268,15 @@ def make_docs(
                 terms = [_plain(t) for t in _positive_terms(rule.node)]
                 planted += terms * 2  # twice: satisfies most ATLEAST(n, ...) with n <= 2
                 title_terms += terms[:2] if "title:" in rule.query else []
-        else:
-            stray = [_plain(t) for r in rng.sample(rules, k=min(len(rules), 4)) for t in terms_of(r.node)]
-            planted += rng.sample(stray, k=min(len(stray), rng.randint(0, 6)))
         japanese = rng.random() < 0.1
+        if not planted:  # near misses: a few terms of other rules, in the document's script
+            stray = [
+                _plain(t)
+                for r in rng.sample(rules, k=min(len(rules), 4))
+                for t in terms_of(r.node)
+                if japanese or t.text.isascii()
+            ]
+            planted += rng.sample(stray, k=min(len(stray), rng.randint(0, 6)))
         if japanese:
             text = _japanese(rng, vocab, zipf, planted)
             title = "".join(rng.sample(vocab.ja_general, 4)) + "".join(title_terms)

@@ -13,7 +13,14 @@ import pytest
 
 from tests.support.httpserver import LocalSite, refused_url
 from watcher.errors import ConfigError
-from watcher.health import assess, database_error, health_url, parse_listen, probe
+from watcher.health import (
+    assess,
+    database_error,
+    health_url,
+    listen_address,
+    parse_listen,
+    probe,
+)
 from watcher.store.db import open_database
 
 
@@ -149,3 +156,24 @@ def test_health_command_exits_0_on_200_and_1_with_the_reason_otherwise(
     bad = run()
     assert bad.returncode == 1
     assert "database: OperationalError: refused" in bad.stderr
+
+
+def test_listen_address_prefers_the_environment_then_the_config(tmp_path: Path) -> None:
+    """WATCHER_LISTEN wins; else the config's web.listen; else the default."""
+    config = tmp_path / "watcher.toml"
+    config.write_text('[web]\nlisten = "127.0.0.1:9100"\n', encoding="utf-8")
+    assert listen_address(config, {"WATCHER_LISTEN": "127.0.0.1:9200"}) == "127.0.0.1:9200"
+    assert listen_address(config, {}) == "127.0.0.1:9100"
+    assert listen_address(tmp_path / "absent.toml", {}) == "127.0.0.1:8080"
+
+
+def test_listen_address_reads_an_invalid_config_leniently(tmp_path: Path) -> None:
+    """A config the daemon would reject elsewhere still yields its web.listen for the check."""
+    config = tmp_path / "watcher.toml"
+    config.write_text(
+        '[web]\nlisten = "127.0.0.1:9100"\n\n[[sources]]\nname = "x"\nurl = "nope"\n',
+        encoding="utf-8",
+    )
+    assert listen_address(config, {}) == "127.0.0.1:9100"
+    config.write_text("[web\nlisten = ", encoding="utf-8")  # not even TOML
+    assert listen_address(config, {}) == "127.0.0.1:8080"

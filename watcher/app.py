@@ -55,8 +55,16 @@ def build_app(config: Config, *, alert_stream: TextIO | None = None) -> App:
     rules = ActiveRules(config.rules_dir, config.alerts.default_route)
     db = open_database(config.database_url)
     sender = make_sender(config, stream=alert_stream)
-    pace = 1.0 if config.slack.mode != "console" else 0.0
-    dispatcher = Dispatcher(db, sender, lambda: rules.current().names, pace=pace)
+    pace = 1.0 if config.slack.mode != "console" else 0.0  # Slack: ~1 message/s per channel
+    dispatcher = Dispatcher(
+        db,
+        sender,
+        lambda: rules.current().names,
+        pace=pace,
+        alerts=config.alerts,
+        # An incoming webhook posts every route to its one channel: pace them together.
+        shared_channel=config.slack.mode == "webhook",
+    )
     return App(config, db, rules, Pipeline(config, db, rules), dispatcher)
 
 

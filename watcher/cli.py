@@ -6,7 +6,6 @@ Exit codes: 0 the command did its job, 1 a check failed (`rules check`,
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
@@ -297,17 +296,19 @@ def sources(as_json: bool, config_path: Path | None) -> None:
 def health(config_path: Path | None) -> None:
     """Ask the running daemon's /healthz (the container's HEALTHCHECK): exit 0 when healthy.
 
-    Uses `web.listen` (or $WATCHER_LISTEN); a wildcard host is asked on
-    127.0.0.1. Exit 1 with the daemon's reason when unhealthy or unreachable.
+    Uses $WATCHER_LISTEN, else `web.listen` (read leniently: a half-edited
+    config does not fail the check while the daemon runs on its last good
+    one); a wildcard host is asked on 127.0.0.1. Exit 1 with the daemon's
+    reason when unhealthy or unreachable.
 
     \b
     Example:
       watcher health
     """
-    from watcher.health import health_url, probe
+    from watcher.health import health_url, listen_address, probe
 
     try:
-        url = health_url(get_config(config_path).listen)
+        url = health_url(listen_address(config_path, os.environ))
     except ConfigError as exc:
         _fail(str(exc))
         return

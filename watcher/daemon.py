@@ -11,7 +11,7 @@ counted, and the scheduler keeps running):
     reload     every reload tick: reload the rules when a rule file changed and
                the config when its file changed; an invalid new version is
                rejected with its error (`file:line:col` for rules) and the last
-               good one keeps running
+               good one keeps running (`watcher.reload`)
     retention  daily: prune old article text (`watcher.store.retention`)
 
 Per-source schedule state (next poll, ETag, failures) lives in our own
@@ -45,9 +45,8 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -57,10 +56,11 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_J
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from watcher.app import App, build_app
-from watcher.config import Config, load_config, parse_duration
-from watcher.errors import ConfigError, RuleError
+from watcher.config import Config, parse_duration
+from watcher.errors import ConfigError
 from watcher.health import HealthReport, assess, database_error_async, off_loop
 from watcher.metrics import METRICS, record_cycle
+from watcher.reload import Reloader, config_loader
 from watcher.store.retention import prune_articles
 from watcher.web import create_web_app, start_web
 
@@ -113,69 +113,6 @@ class DaemonSettings:
         )
 
 
-Stamp = tuple[tuple[str, int, int], ...]
-
-
-def rules_stamp(rules_dir: Path) -> Stamp:
-    """A cheap change detector: names, mtimes (ns) and sizes of the rule files."""
-    try:
-        files = sorted(p for p in rules_dir.iterdir() if p.suffix in (".yaml", ".yml"))
-        return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    except OSError:
-        return ()
-
-
-def file_stamp(path: Path | None) -> Stamp:
-    """The same for one file (empty when it is missing)."""
-    if path is None:
-        return ()
-    try:
-        st = path.stat()
-    except OSError:
-        return ()
-    return ((path.name, st.st_mtime_ns, st.st_size),)
-
-
-@dataclass(frozen=True)
-class ConfigChanges:
-    """What a config reload changed."""
-
-    sources_added: tuple[str, ...]
-    sources_removed: tuple[str, ...]
-    sources_changed: tuple[str, ...]
-    rules_changed: bool  # rules dir or default route: the rules are rebuilt
-    other: tuple[str, ...]  # other settings that took effect (fetch, alerts)
-    restart_needed: tuple[str, ...]  # settings that only a restart applies
-
-    @property
-    def any(self) -> bool:
-        return bool(
-            self.sources_added
-            or self.sources_removed
-            or self.sources_changed
-            or self.rules_changed
-            or self.other
-            or self.restart_needed
-        )
-
-
-def diff_config(old: Config, new: Config) -> ConfigChanges:
-    """Compare two configs the way a hot reload applies them."""
-    before = {s.name: s for s in old.sources}
-    after = {s.name: s for s in new.sources}
-    return ConfigChanges(
-        sources_added=tuple(sorted(set(after) - set(before))),
-        sources_removed=tuple(sorted(set(before) - set(after))),
-        sources_changed=tuple(sorted(n for n in set(after) & set(before) if after[n] != before[n])),
-        rules_changed=(old.rules_dir, old.alerts.default_route)
-        != (new.rules_dir, new.alerts.default_route),
-        other=tuple(k for k in ("fetch", "alerts") if getattr(old, k) != getattr(new, k)),
-        restart_needed=tuple(
-            k for k in ("database_url", "listen", "slack") if getattr(old, k) != getattr(new, k)
-        ),
-    )
-
-
 class Daemon:
     """Runs the scheduled jobs and the web server until asked to stop."""
 
@@ -188,19 +125,15 @@ class Daemon:
     ) -> None:
         self.app = app
         self.settings = settings or DaemonSettings()
-        path = app.config.path
-        self._load = load or (lambda: load_config(path, os.environ))
+        self.reloader = Reloader(app, load)
         self.stopping = asyncio.Event()
         self.cycles = 0
         self.last_cycle_at: datetime | None = None
-        self._rules_stamp = rules_stamp(app.config.rules_dir)
-        self._config_stamp = file_stamp(app.config.path)
         self._scheduler: AsyncIOScheduler | None = None
         self._poll_task: asyncio.Task[Any] | None = None
         self._dispatching: asyncio.Future[Any] | None = None
         self._watchdog: threading.Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        METRICS.rules_loaded.set(len(app.rules.current().rules))
 
     # --- jobs --------------------------------------------------------------------------
 
@@ -268,102 +201,6 @@ class Daemon:
                 pending=result.waiting,
             )
 
-    async def reload(self, *, force: bool = False) -> None:
-        """Reload the rules and the config when their files changed (or when forced)."""
-        await self.reload_rules(force=force)
-        await self.reload_config(force=force)
-
-    async def reload_rules(self, *, force: bool = False) -> bool:
-        """Swap in the rules directory's new version; False when it was rejected."""
-        stamp = rules_stamp(self.app.rules.rules_dir)
-        if stamp == self._rules_stamp and not force:
-            return True
-        self._rules_stamp = stamp
-        try:
-            changes = await off_loop(self.app.rules.reload)
-        except RuleError as exc:
-            METRICS.reloads.labels("rules", "rejected").inc()
-            for problem in exc.problems:
-                log.error(
-                    "rules_rejected", problem=str(problem), detail="keeping the last good rules"
-                )
-            return False
-        METRICS.reloads.labels("rules", "ok").inc()
-        METRICS.rules_loaded.set(len(self.app.rules.current().rules))
-        log.info(
-            "rules_reloaded",
-            added=list(changes.added),
-            removed=list(changes.removed),
-            changed=list(changes.changed),
-            rules=len(self.app.rules.current().rules),
-        )
-        return True
-
-    async def reload_config(self, *, force: bool = False) -> bool:
-        """Re-read the config file; sources and fetch/alert settings apply at the next tick."""
-        old = self.app.config
-        stamp = file_stamp(old.path)
-        if old.path is None or (stamp == self._config_stamp and not force):
-            return True
-        self._config_stamp = stamp
-        try:
-            new = self._load()
-        except ConfigError as exc:
-            METRICS.reloads.labels("config", "rejected").inc()
-            log.error("config_rejected", error=str(exc), detail="keeping the running config")
-            return False
-        changes = diff_config(old, new)
-        # These are bound into open connections and clients: a restart applies them.
-        new = replace(new, database_url=old.database_url, listen=old.listen, slack=old.slack)
-        if changes.rules_changed and not await self._switch_rules(old, new):
-            METRICS.reloads.labels("config", "rejected").inc()
-            return False
-        self.app.config = new
-        self.app.pipeline.config = new
-        METRICS.reloads.labels("config", "ok").inc()
-        log.info(
-            "config_reloaded",
-            sources_added=list(changes.sources_added),
-            sources_removed=list(changes.sources_removed),
-            sources_changed=list(changes.sources_changed),
-            rules_changed=changes.rules_changed,
-            other=list(changes.other),
-            sources=len(new.sources),
-        )
-        if changes.restart_needed:
-            log.warning(
-                "config_restart_needed",
-                settings=list(changes.restart_needed),
-                detail="these settings keep their old values until a restart",
-            )
-        return True
-
-    async def _switch_rules(self, old: Config, new: Config) -> bool:
-        """Point the rules at the new directory/default route; undo it if they are invalid."""
-        rules = self.app.rules
-        rules.rules_dir, rules.default_route = new.rules_dir, tuple(new.alerts.default_route)
-        try:
-            changes = await off_loop(rules.reload)
-        except RuleError as exc:
-            rules.rules_dir, rules.default_route = old.rules_dir, tuple(old.alerts.default_route)
-            for problem in exc.problems:
-                log.error(
-                    "config_rejected",
-                    error=str(problem),
-                    detail="the new rules directory is invalid; keeping the running config",
-                )
-            return False
-        self._rules_stamp = rules_stamp(new.rules_dir)
-        METRICS.rules_loaded.set(len(rules.current().rules))
-        log.info(
-            "rules_reloaded",
-            added=list(changes.added),
-            removed=list(changes.removed),
-            changed=list(changes.changed),
-            rules=len(rules.current().rules),
-        )
-        return True
-
     async def retention(self) -> None:
         """Prune article text older than the retention age."""
         age = self.settings.retention_max_age
@@ -378,7 +215,7 @@ class Daemon:
             log.info("delivery_resumed", previous_error=self.app.dispatcher.auth_error)
             self.app.dispatcher.resume()
             METRICS.delivery_stopped.set(0)
-        await self.reload(force=True)
+        await self.reloader.reload(force=True)
 
     async def health(self) -> HealthReport:
         """The `/healthz` verdict."""
@@ -423,7 +260,7 @@ class Daemon:
         jobs: list[tuple[str, Callable[[], Awaitable[None]], float, datetime]] = [
             ("poll", self.poll, s.poll_tick, now),
             ("dispatch", self.dispatch, s.dispatch_tick, now + timedelta(seconds=0.5)),
-            ("reload", self.reload, s.reload_tick, now + timedelta(seconds=s.reload_tick)),
+            ("reload", self.reloader.reload, s.reload_tick, now + timedelta(seconds=s.reload_tick)),
             (
                 "retention",
                 self.retention,
@@ -517,10 +354,11 @@ class Daemon:
                 off_loop(lambda: dispatcher.run(max_wait=0.0))
             )
         if self._dispatching is not None:
+            # Past the deadline the sending thread is left behind: its claimed row is
+            # retried after the claim lease on the next start (at-least-once).
             done, _ = await asyncio.wait({self._dispatching}, timeout=max(remaining, 0.0))
             if not done:
-                dispatcher.stop_requested = True  # stop between two messages
-                await asyncio.wait({self._dispatching}, timeout=0.5)
+                log.warning("dispatch_abandoned_at_stop", detail="unsent alerts stay queued")
             for fut in done:
                 if not fut.cancelled() and fut.exception() is not None:
                     log.error("dispatch_failed_at_stop", error=repr(fut.exception()))
@@ -566,7 +404,11 @@ def run_daemon(
     """
     settings = settings or DaemonSettings.from_env(os.environ)
     if load is None and config.path is not None:
-        load = _reloader(config)
+        load = config_loader(config)
+    # Until the daemon's own handlers are in place (migrations can take a while), a
+    # stop signal unwinds normally: open transactions roll back, the exit code is 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_during_startup)
     app = build_app(config)
     try:
         asyncio.run(Daemon(app, settings, load=load).run())
@@ -575,17 +417,5 @@ def run_daemon(
     return 0
 
 
-def _reloader(config: Config) -> Callable[[], Config]:
-    """Re-read `config.path` and the environment; keep a `--rules` flag's directory."""
-    path = config.path
-    try:
-        from_file: Path | None = load_config(path, os.environ).rules_dir
-    except ConfigError:
-        from_file = None
-    cli_rules = config.rules_dir if from_file != config.rules_dir else None
-
-    def load() -> Config:
-        fresh = load_config(path, os.environ)
-        return fresh if cli_rules is None else replace(fresh, rules_dir=cli_rules)
-
-    return load
+def _stop_during_startup(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)

@@ -81,12 +81,11 @@ _HTML_SNIFF = re.compile(
 # legacy labels mean their Windows supersets (Shift_JIS -> CP932 for (1) and (kabu), etc.).
 _SUPERSETS = {
     "ascii": "cp1252",
-    "latin_1": "cp1252",
+    "iso8859_1": "cp1252",
     "iso8859_9": "cp1254",
     "iso8859_11": "cp874",
     "tis_620": "cp874",
     "shift_jis": "cp932",
-    "ms932": "cp932",
     "gb2312": "gb18030",
     "gbk": "gb18030",
     "euc_kr": "cp949",
@@ -99,6 +98,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+_ALIASES = {"windows-31j": "cp932", "x-sjis": "cp932", "x-euc-jp": "euc_jp", "x-gbk": "gb18030"}
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
 _META_CHARSET = re.compile(
     rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([\w.:-]+)|<\?xml\b[^>]*?encoding\s*=\s*[\"']([\w.:-]+)",
@@ -239,7 +239,8 @@ def _codec(label: str | bytes | None) -> str | None:
     if isinstance(label, bytes):
         label = label.decode("ascii", errors="ignore")
     try:
-        name = codecs.lookup(label.strip().lower()).name.replace("-", "_")
+        label = label.strip().lower()
+        name = codecs.lookup(_ALIASES.get(label, label)).name.replace("-", "_")
     except LookupError:
         return None
     return _SUPERSETS.get(name, name)

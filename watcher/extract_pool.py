@@ -11,8 +11,10 @@ minutes (issue 704). So:
   (soft + grace): past it the pool is killed and replaced, so a worker stuck
   in C code cannot block later pages. Pages that were in flight on the killed
   pool are resubmitted; they did nothing wrong;
-* a worker that dies (segfault, OOM kill) breaks the pool: it is replaced and
-  the page retried, up to `_ATTEMPTS` times, then `FAILED` "worker crashed".
+* a worker that dies (segfault, OOM kill) breaks the pool and every page in
+  flight with it: the pool is replaced and those pages are retried one at a
+  time, alone, so the page that kills its worker again is `FAILED` "worker
+  crashed" and its neighbours succeed.
 
 At most `workers` pages are in flight at once, so a page's deadline starts
 when it starts running, not while it waits in a queue. (That also keeps clear
@@ -30,6 +32,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -41,7 +44,7 @@ from watcher.extract import DEFAULT_OPTIONS, ExtractOptions, extract_page
 from watcher.model import Extraction, ExtractionStatus
 
 RESET_CACHES_EVERY = 50  # pages; trafilatura's caches grow ~1 MB per page
-_ATTEMPTS = 3  # a page is retried this often when a worker dies under it
+_SUBMIT_ATTEMPTS = 3  # a pool that breaks between creation and submit is replaced this often
 
 
 class PageTask(Protocol):
@@ -140,7 +143,9 @@ class ExtractorPool:
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._generation = 0
-        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._async: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, asyncio.Lock] | None = None
+        self._deadline_kills: set[int] = set()  # pool generations killed for a deadline
+        self._last_generation: dict[int, int] = {}  # id(page) -> generation (async retries)
         self.restarts = 0  # pools replaced after a deadline or a crash (for metrics)
 
     def __enter__(self) -> ExtractorPool:
@@ -167,68 +172,121 @@ class ExtractorPool:
     async def extract(self, body: bytes, *, url: str, content_type: str) -> Extraction:
         """Extract one page in a worker, within the deadline."""
         page = PageInput(body, url, content_type)
-        async with self._semaphore():
-            for _attempt in range(_ATTEMPTS):
-                future, generation = self._submit(page)
-                try:
-                    return await asyncio.wait_for(asyncio.wrap_future(future), self._hard_deadline)
-                except TimeoutError:
-                    self._replace(generation)
-                    return _failed(self._deadline_reason)
-                except BrokenProcessPool:
-                    self._replace(generation)
-                except Exception as exc:  # a worker-side error is this page's failure
-                    return _failed(f"worker error: {exc!r}"[:500])
-        return _failed("worker crashed")
+        slots, alone = self._async_primitives()
+        while True:
+            async with slots:
+                result = await self._attempt(page)
+            if result is not None:
+                return result
+            if not self._killed_by_deadline(page):
+                break
+        # A worker died while this page was in flight: retry it alone, so a page that
+        # kills its worker fails by itself and the pages beside it succeed.
+        async with alone:
+            for _ in range(self.settings.workers):
+                await slots.acquire()
+            try:
+                result = await self._attempt(page)
+            finally:
+                for _ in range(self.settings.workers):
+                    slots.release()
+        return result if result is not None else _failed("worker crashed")
 
-    def _semaphore(self) -> asyncio.Semaphore:
+    async def _attempt(self, page: PageInput) -> Extraction | None:
+        """One run of a page; None when the pool broke under it."""
+        future, generation = self._submit(page)
+        self._last_generation[id(page)] = generation
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self._hard_deadline)
+        except TimeoutError:
+            self._replace(generation, deadline=True)
+            return _failed(self._deadline_reason)
+        except BrokenProcessPool:
+            self._replace(generation)
+            return None
+        except Exception as exc:  # a worker-side error is this page's failure
+            return _failed(f"worker error: {exc!r}"[:500])
+
+    def _killed_by_deadline(self, page: PageInput) -> bool:
+        """Whether the pool this page last ran on was killed for another page's deadline."""
+        return self._last_generation.pop(id(page), -1) in self._deadline_kills
+
+    def _async_primitives(self) -> tuple[asyncio.Semaphore, asyncio.Lock]:
         # asyncio primitives belong to one loop; tests and CLIs may run several loops in turn.
         loop = asyncio.get_running_loop()
-        if self._slots is None or self._slots[0] is not loop:
-            self._slots = (loop, asyncio.Semaphore(self.settings.workers))
-        return self._slots[1]
+        if self._async is None or self._async[0] is not loop:
+            self._async = (loop, asyncio.Semaphore(self.settings.workers), asyncio.Lock())
+        return self._async[1], self._async[2]
 
     # -- sync --------------------------------------------------------------------------
 
     def extract_many(self, items: Iterable[PageInput]) -> list[Extraction]:
-        """Extract pages in the workers; results in input order."""
+        """Extract pages in the workers; results in input order.
+
+        As in `extract`, pages that were in flight when a worker died are
+        retried one at a time, with nothing beside them.
+        """
         pages = list(items)
         results: list[Extraction | None] = [None] * len(pages)
-        # future -> (page index, started at, attempt, pool generation)
-        running: dict[Future[Extraction], tuple[int, float, int, int]] = {}
-        queue = [(index, 0) for index in range(len(pages))]
-        queue.reverse()  # pop() from the end keeps input order
-        while queue or running:
-            while queue and len(running) < self.settings.workers:
-                index, attempt = queue.pop()
-                future, generation = self._submit(pages[index])
-                running[future] = (index, time.monotonic(), attempt, generation)
-            first_deadline = min(started for _, started, _, _ in running.values())
-            timeout = max(0.0, first_deadline + self._hard_deadline - time.monotonic())
+        # future -> (page index, started at, ran alone, pool generation)
+        running: dict[Future[Extraction], tuple[int, float, bool, int]] = {}
+        queue = deque(range(len(pages)))
+        suspects: deque[int] = deque()
+        while queue or suspects or running:
+            self._fill(pages, queue, suspects, running)
+            first_start = min(started for _, started, _, _ in running.values())
+            timeout = max(0.0, first_start + self._hard_deadline - time.monotonic())
             done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
-                index, _started, attempt, generation = running.pop(future)
-                try:
-                    results[index] = future.result()
-                except BrokenProcessPool:
-                    self._replace(generation)
-                    if attempt + 1 < _ATTEMPTS:
-                        queue.append((index, attempt + 1))
-                    else:
+                index, _started, alone, generation = running.pop(future)
+                results[index] = self._settle(future, generation)
+                if results[index] is None:  # the pool broke under it
+                    if alone:
                         results[index] = _failed("worker crashed")
-                except Exception as exc:  # a worker-side error is this page's failure
-                    results[index] = _failed(f"worker error: {exc!r}"[:500])
+                    elif generation in self._deadline_kills:
+                        queue.appendleft(index)
+                    else:
+                        suspects.append(index)
             now = time.monotonic()
             expired = [f for f, (_, s, _, _) in running.items() if now - s >= self._hard_deadline]
             if expired:
-                self._replace(running[expired[0]][3])
+                self._replace(running[expired[0]][3], deadline=True)
                 for future in expired:
                     results[running.pop(future)[0]] = _failed(self._deadline_reason)
-                # The rest ran on the killed pool: start them again, as the same attempt.
-                for future, (index, _s, attempt, _g) in list(running.items()):
+                # The rest ran on the killed pool through no fault of their own: start again.
+                for future, (index, _s, alone, _g) in list(running.items()):
                     del running[future]
-                    queue.append((index, attempt))
+                    (suspects if alone else queue).appendleft(index)
         return [r if r is not None else _failed("lost") for r in results]
+
+    def _fill(
+        self,
+        pages: list[PageInput],
+        queue: deque[int],
+        suspects: deque[int],
+        running: dict[Future[Extraction], tuple[int, float, bool, int]],
+    ) -> None:
+        """Start pages up to the worker count; a suspect page only with nothing beside it."""
+        if suspects:
+            if not running:
+                index = suspects.popleft()
+                future, generation = self._submit(pages[index])
+                running[future] = (index, time.monotonic(), True, generation)
+            return
+        while queue and len(running) < self.settings.workers:
+            index = queue.popleft()
+            future, generation = self._submit(pages[index])
+            running[future] = (index, time.monotonic(), False, generation)
+
+    def _settle(self, future: Future[Extraction], generation: int) -> Extraction | None:
+        """A finished future's extraction; None when the pool broke under it."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._replace(generation)
+            return None
+        except Exception as exc:  # a worker-side error is this page's failure
+            return _failed(f"worker error: {exc!r}"[:500])
 
     # -- the pool ----------------------------------------------------------------------
 
@@ -241,7 +299,7 @@ class ExtractorPool:
         return f"deadline: no result within {self._hard_deadline:g} s; workers replaced"
 
     def _submit(self, page: PageInput) -> tuple[Future[Extraction], int]:
-        for _ in range(_ATTEMPTS):
+        for _ in range(_SUBMIT_ATTEMPTS):
             executor, generation = self._current()
             try:
                 future = executor.submit(
@@ -269,28 +327,47 @@ class ExtractorPool:
                 self._generation += 1
             return self._executor, self._generation
 
-    def _replace(self, generation: int) -> None:
+    def _replace(self, generation: int, *, deadline: bool = False) -> None:
         """Kill the pool of `generation` unless it was already replaced."""
         with self._lock:
             if generation != self._generation or self._executor is None:
                 return
+            if deadline:
+                self._deadline_kills.add(generation)
             executor, self._executor = self._executor, None
             self.restarts += 1
         _kill(executor)
 
 
 def _kill(executor: ProcessPoolExecutor, patience: float = 0.0) -> None:
-    """Shut a pool down; workers still alive after `patience` seconds are killed."""
+    """Shut a pool down; workers still busy after `patience` seconds are killed.
+
+    With `patience` 0 (a deadline or a crash) the workers are killed at once
+    and the executor is shut down in the background.
+    """
     # ProcessPoolExecutor cannot stop a running task, so end its processes ourselves
     # (`_processes` is private but present since 3.2); SIGKILL because a stuck worker
-    # may not answer SIGTERM.
+    # may not answer SIGTERM. `shutdown(wait=False)` is not an option: on 3.11 it
+    # clears `_processes` under the manager thread, which then fails with a TypeError
+    # when a worker retires after `max_tasks_per_child`.
     processes = list((getattr(executor, "_processes", None) or {}).values())
-    executor.shutdown(wait=False, cancel_futures=True)
-    give_up = time.monotonic() + patience
-    for process in processes:
-        process.join(timeout=max(0.0, give_up - time.monotonic()))
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-    for process in processes:
-        process.join(timeout=5)
+
+    def kill() -> None:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+
+    def shut_down() -> None:
+        executor.shutdown(wait=True, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=5)
+
+    if patience <= 0:
+        kill()
+    closer = threading.Thread(target=shut_down, name="extract-pool-shutdown", daemon=True)
+    closer.start()
+    if patience > 0:
+        closer.join(patience)
+        if closer.is_alive():
+            kill()
+            closer.join(5)

@@ -16,15 +16,18 @@ import asyncio
 import contextlib
 import json
 import threading
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from watcher.config import DEFAULT_CONFIG_PATH, Config, load_config
 from watcher.errors import ConfigError
 from watcher.store.db import Database
 
@@ -139,6 +142,29 @@ def parse_listen(listen: str) -> tuple[str, int]:
         raise ConfigError(f"web.listen must be host:port, got {listen!r}")
     host = host.strip("[]")
     return host, int(port_text)
+
+
+def listen_address(path: Path | None, environ: Mapping[str, str]) -> str:
+    """Where the daemon serves `/healthz`: `WATCHER_LISTEN`, else the config's `web.listen`.
+
+    Read leniently: the daemon keeps running on its last good config when
+    the file is edited into an invalid state, so a health check must not
+    start failing (and get the container restarted into a broken config)
+    because of an unrelated mistake elsewhere in the file.
+    """
+    if environ.get("WATCHER_LISTEN"):
+        return environ["WATCHER_LISTEN"]
+    try:
+        return load_config(path, environ).listen
+    except ConfigError:
+        pass
+    where = path or Path(environ.get("WATCHER_CONFIG", str(DEFAULT_CONFIG_PATH)))
+    try:
+        web = tomllib.loads(where.read_text(encoding="utf-8")).get("web", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        web = {}
+    listen = web.get("listen") if isinstance(web, dict) else None
+    return listen if isinstance(listen, str) else Config.listen
 
 
 def health_url(listen: str) -> str:

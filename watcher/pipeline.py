@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from watcher import ingest, metrics
 from watcher.config import Config
 from watcher.extract_pool import ExtractorPool
-from watcher.fetch import Fetcher
+from watcher.fetch import Fetcher, FetchSettings
 from watcher.model import ArticleRecord, FetchOutcome, FetchResult, ParsedFeed, SourceKind
 from watcher.ruleset import ActiveRules
 from watcher.store.articles import SavedArticle, known_canonical_urls, known_entry_keys, save_poll
@@ -99,8 +99,12 @@ class Pipeline:
         *,
         clock: Clock = utcnow,
         extractor: ExtractorPool | None = None,
+        fetch_settings: FetchSettings | None = None,
     ) -> None:
         self.config = config
+        # None: from `config.fetch`. Tests and benchmarks pass settings the config file
+        # cannot express (e.g. `allowed_networks` to reach 127.0.0.1 with the guard on).
+        self._fetch_settings = fetch_settings
         self.db = db
         self.rules = rules
         self.clock = clock
@@ -130,7 +134,7 @@ class Pipeline:
         owns_pool = self._extractor is None
         extractor = self._extractor or ExtractorPool()
         try:
-            settings = ingest.fetch_settings(self.config.fetch)
+            settings = self._fetch_settings or ingest.fetch_settings(self.config.fetch)
             async with Fetcher(settings) as fetcher:
                 limit = asyncio.Semaphore(max(1, self.config.fetch.concurrency // 4))
 

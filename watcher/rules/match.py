@@ -2,9 +2,9 @@
 
 `compile_rules` puts the terms of every enabled rule into one Aho-Corasick
 automaton; `match` runs it once over the skeleton of each field (title,
-text; see `watcher.textnorm`), keeps the occurrences that sit on word
-boundaries, and evaluates each candidate rule's syntax tree on those
-occurrences and their word positions.
+text; see `watcher.textnorm`, built fast by `watcher.rules.fields`), keeps
+the occurrences that sit on word boundaries, and evaluates each candidate
+rule's syntax tree on those occurrences and their word positions.
 
 Semantics:
 - unscoped terms search the title and the text; `title:` only the title;
@@ -22,21 +22,21 @@ Semantics:
 
 A rule is evaluated only when one of its terms occurred, unless it can match
 a document without any term (e.g. `NOT x`): that is decided once, at
-compile time, by evaluating the rule on an empty document.
+compile time, by evaluating the rule on an empty document. Evidence (term
+offsets, score, snippet; `watcher.rules.evidence`) is built only for rules
+that fired.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import ahocorasick
 
-from watcher.model import Document, Hit, TermMatch
+from watcher.model import Document, Hit
 from watcher.rules.ast import (
     And,
     AtLeast,
@@ -51,19 +51,18 @@ from watcher.rules.ast import (
     terms_of,
     top_clauses,
 )
+from watcher.rules.evidence import Occ as _Occ
+from watcher.rules.evidence import clause_text, score_of, snippet, term_matches
+from watcher.rules.fields import PreparedField
 from watcher.rules.load import Rule
-from watcher.textnorm import FieldText, is_word_char
+from watcher.textnorm import is_word_char
 
 __all__ = ["Matcher", "compile_rules", "match", "score_of"]
 
 ALL_FIELDS = ("title", "text")
-TITLE_WEIGHT = 1.5
-SNIPPET_RADIUS = 120  # characters on each side of the strongest evidence
 
 # (field, skeleton start, skeleton end, word start, word end)
 _Raw = tuple[str, int, int, int, int]
-# (field, skeleton start, skeleton end, word start, word end, term as written)
-_Occ = tuple[str, int, int, int, int, str]
 _Key = tuple[str, bool]  # (pattern, is_prefix)
 
 
@@ -106,7 +105,12 @@ class Matcher:
         for pid, pat in enumerate(self._patterns):
             by_text.setdefault(pat.text, []).append(pid)
         for text, pids in by_text.items():
-            self._automaton.add_word(text, tuple(pids))
+            # Everything the scan needs per occurrence, so it looks nothing up.
+            entries = tuple(
+                (pid, len(text), self._patterns[pid].check_start, self._patterns[pid].check_end)
+                for pid in pids
+            )
+            self._automaton.add_word(text, entries)
         if by_text:
             self._automaton.make_automaton()
         self._by_pid: dict[int, list[int]] = {}
@@ -144,24 +148,35 @@ class Matcher:
             )
         return self._pids[key]
 
-    def occurrences(self, fields: dict[str, FieldText]) -> dict[int, list[_Raw]]:
+    def occurrences(self, fields: Mapping[str, PreparedField]) -> dict[int, list[_Raw]]:
         """Every pattern occurrence on word boundaries, by pattern id."""
         found: dict[int, list[_Raw]] = {}
         if not self._patterns:
             return found
         for name, ft in fields.items():
             skel = ft.skeleton
-            for end, pids in self._automaton.iter(skel):
-                for pid in pids:
-                    pat = self._patterns[pid]
-                    start = end - len(pat.text) + 1
-                    if pat.check_start and start > 0 and is_word_char(skel[start - 1]):
+            last = len(skel) - 1
+            spans: list[tuple[int, int, int]] = []  # (pattern id, start, last character)
+            for end, entries in self._automaton.iter(skel):
+                for pid, length, check_start, check_end in entries:
+                    start = end - length + 1
+                    if check_start and start > 0 and _is_word_char(skel[start - 1]):
                         continue
-                    if pat.check_end and end + 1 < len(skel) and is_word_char(skel[end + 1]):
+                    if check_end and end < last and _is_word_char(skel[end + 1]):
                         continue
-                    occ = (name, start, end + 1, ft.word_at(start), ft.word_at(end))
-                    found.setdefault(pid, []).append(occ)
+                    spans.append((pid, start, end))
+            if not spans:
+                continue
+            words = ft.word_positions([k for _, start, end in spans for k in (start, end)])
+            for i, (pid, start, end) in enumerate(spans):
+                occ = (name, start, end + 1, words[2 * i], words[2 * i + 1])
+                found.setdefault(pid, []).append(occ)
         return found
+
+
+def _is_word_char(ch: str) -> bool:
+    # An ASCII letter or digit is always a word character: skip the regex.
+    return ch.isalnum() and (ch.isascii() or is_word_char(ch))
 
 
 def _needs(node: Node) -> list[frozenset[_Key]]:
@@ -312,59 +327,9 @@ _EVALUATORS: dict[type, Callable[[Any, _Ctx, tuple[str, ...]], _Result]] = {
 }
 
 
-def score_of(matches: Sequence[TermMatch]) -> float:
-    """How strong the evidence is: the sum over distinct matched terms of
-    `1 + ln(occurrences)`, times 1.5 for a term that also occurs in the
-    title. A single passing mention scores 1.0; several distinct terms,
-    repeated terms and headline terms score higher. Rounded to 3 places."""
-    counts: dict[str, int] = {}
-    in_title: set[str] = set()
-    for m in matches:
-        counts[m.term] = counts.get(m.term, 0) + 1
-        if m.field == "title":
-            in_title.add(m.term)
-    total = sum(
-        (1.0 + math.log(n)) * (TITLE_WEIGHT if t in in_title else 1.0) for t, n in counts.items()
-    )
-    return round(total, 3)
-
-
-def _snippet(doc: Document, matches: Sequence[TermMatch]) -> str:
-    """~240 characters of the field with the densest evidence, on word boundaries."""
-    in_text = [m for m in matches if m.field == "text"]
-    field_text = doc.text if in_text else doc.title
-    pool = in_text or [m for m in matches if m.field == "title"]
-    if not pool:
-        return _squash(field_text[: 2 * SNIPPET_RADIUS])
-
-    def density(m: TermMatch) -> tuple[int, int]:
-        near = {o.term for o in pool if abs(o.start - m.start) <= SNIPPET_RADIUS}
-        return (len(near), -m.start)
-
-    best = max(pool, key=density)
-    centre = (best.start + best.end) // 2
-    start = max(0, centre - SNIPPET_RADIUS)
-    end = min(len(field_text), centre + SNIPPET_RADIUS)
-    if start > 0:
-        space = field_text.find(" ", start, best.start)
-        start = space + 1 if space >= 0 else start
-    if end < len(field_text):
-        space = field_text.rfind(" ", best.end, end)
-        end = space if space >= 0 else end
-    text = _squash(field_text[start:end])
-    return ("…" if start > 0 else "") + text + ("…" if end < len(field_text) else "")
-
-
-_SPACES = re.compile(r"\s+")
-
-
-def _squash(text: str) -> str:
-    return _SPACES.sub(" ", text).strip()
-
-
 def match(matcher: Matcher, doc: Document) -> list[Hit]:
     """Every rule of `matcher` that matches `doc`, strongest first, with evidence."""
-    fields = {"title": FieldText(doc.title), "text": FieldText(doc.text)}
+    fields = {"title": PreparedField(doc.title), "text": PreparedField(doc.text)}
     found = matcher.occurrences(fields)
     present = set(found)
     host = _host(doc)
@@ -373,9 +338,9 @@ def match(matcher: Matcher, doc: Document) -> list[Hit]:
         matched, evidence = _evaluate(compiled.rule.node, found, matcher._pids, ALL_FIELDS, host)
         if not matched:
             continue
-        matches = _term_matches(evidence, fields)
+        matches = term_matches(evidence, fields)
         fired = tuple(
-            _clause_text(compiled.rule.query, c)
+            clause_text(compiled.rule.query, c)
             for c in compiled.clauses
             if _evaluate(c, found, matcher._pids, ALL_FIELDS, host)[0]
         )
@@ -387,25 +352,8 @@ def match(matcher: Matcher, doc: Document) -> list[Hit]:
                 score=score_of(matches),
                 matches=matches,
                 clauses=fired,
-                snippet=_snippet(doc, matches),
+                snippet=snippet(doc, matches),
             )
         )
     hits.sort(key=lambda h: (-h.score, h.rule_id))
     return hits
-
-
-def _term_matches(evidence: list[_Occ], fields: dict[str, FieldText]) -> tuple[TermMatch, ...]:
-    seen: set[tuple[str, int, int, str]] = set()
-    out: list[TermMatch] = []
-    for field, s, e, _, _, term in evidence:
-        if (field, s, e, term) in seen:
-            continue
-        seen.add((field, s, e, term))
-        start, end = fields[field].original_span(s, e)
-        out.append(TermMatch(term=term, field=field, start=start, end=end))
-    out.sort(key=lambda m: (m.field != "title", m.start, m.end, m.term))
-    return tuple(out)
-
-
-def _clause_text(query: str, node: Node) -> str:
-    return " ".join(query[node.start : node.end].split())

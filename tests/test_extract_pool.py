@@ -1,0 +1,172 @@
+"""The extraction process pool: results, per-page deadline, recovery from stuck and dead workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+from tests.test_extract import ARTICLE_EN, article_page
+from watcher.extract import ExtractOptions, ExtractorPool, PageInput, PoolSettings, extract_page
+from watcher.model import Extraction, ExtractionStatus
+
+PAGE = article_page(ARTICLE_EN).encode()
+FAST = PoolSettings(workers=2, deadline=0.5, grace=1.5, max_tasks_per_child=3)
+
+
+def misbehaving(body: bytes, *, url: str, content_type: str, options: ExtractOptions) -> Extraction:
+    """Runs in a worker: real extraction, unless the body asks to hang or to die."""
+    if body == b"slow":  # interruptible: the in-worker alarm ends it
+        time.sleep(30)
+    if body == b"stuck":  # deaf to the alarm, like a long call inside lxml
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(30)
+    if body == b"crash":  # a segfault or the OOM killer
+        os.kill(os.getpid(), signal.SIGKILL)
+    if body == b"raise":
+        raise RuntimeError("bug in the task")
+    if body == b"pid":
+        return Extraction(ExtractionStatus.OK, reason=str(os.getpid()))
+    return extract_page(body, url=url, content_type=content_type, options=options)
+
+
+def ok(result: Extraction) -> bool:
+    return result.status is ExtractionStatus.OK and result.page is not None
+
+
+def test_extract_many_matches_in_process_extraction() -> None:
+    """Pages extracted in the workers equal extract_page in this process, in input order."""
+    pages = [
+        PageInput(PAGE, "https://e.com/1", "text/html"),
+        PageInput(b"%PDF-1.4", "https://e.com/2", "application/pdf"),
+        PageInput(PAGE, "https://e.com/3", ""),
+    ]
+    with ExtractorPool(PoolSettings(workers=2)) as pool:
+        results = pool.extract_many(pages)
+    assert results == [extract_page(p.body, url=p.url, content_type=p.content_type) for p in pages]
+    assert [r.status for r in results] == ["ok", "skipped", "ok"]
+
+
+def test_async_extract() -> None:
+    """The async API extracts concurrently and gives the same results."""
+
+    async def run(pool: ExtractorPool) -> list[Extraction]:
+        jobs = [
+            pool.extract(PAGE, url=f"https://e.com/{i}", content_type="text/html") for i in range(6)
+        ]
+        return await asyncio.gather(*jobs)
+
+    with ExtractorPool(PoolSettings(workers=2)) as pool:
+        results = asyncio.run(run(pool))
+        again = asyncio.run(run(pool))  # a second event loop may use the same pool
+    assert all(ok(r) for r in results + again)
+
+
+def test_soft_deadline_fails_the_page_and_keeps_the_worker() -> None:
+    """A page over the deadline is FAILED 'deadline' and the pool carries on without a restart."""
+    pages = [
+        PageInput(b"slow", "https://e.com/slow"),
+        PageInput(PAGE, "https://e.com/ok", "text/html"),
+    ]
+    with ExtractorPool(FAST, task=misbehaving) as pool:
+        started = time.monotonic()
+        slow, fine = pool.extract_many(pages)
+        assert time.monotonic() - started < 5
+        assert pool.restarts == 0
+    assert slow.status is ExtractionStatus.FAILED
+    assert slow.reason
+    assert slow.reason.startswith("deadline")
+    assert ok(fine)
+
+
+def test_stuck_worker_is_killed_and_later_pages_run() -> None:
+    """A worker deaf to the deadline is killed at the hard deadline; later pages extract."""
+    pages = [PageInput(b"stuck", "https://e.com/stuck")] + [
+        PageInput(PAGE, f"https://e.com/{i}", "text/html") for i in range(5)
+    ]
+    with ExtractorPool(FAST, task=misbehaving) as pool:
+        started = time.monotonic()
+        stuck, *rest = pool.extract_many(pages)
+        assert time.monotonic() - started < 10
+        assert pool.restarts == 1
+    assert stuck.status is ExtractionStatus.FAILED
+    assert stuck.reason
+    assert "deadline" in stuck.reason
+    assert all(ok(r) for r in rest)
+
+
+def test_stuck_worker_async() -> None:
+    """With the async API too, a stuck page fails at the deadline and does not block the others."""
+
+    async def run(pool: ExtractorPool) -> list[Extraction]:
+        stuck = pool.extract(b"stuck", url="https://e.com/stuck", content_type="")
+        others = [
+            pool.extract(PAGE, url=f"https://e.com/{i}", content_type="text/html") for i in range(4)
+        ]
+        return await asyncio.gather(stuck, *others)
+
+    with ExtractorPool(FAST, task=misbehaving) as pool:
+        stuck, *rest = asyncio.run(run(pool))
+    assert stuck.status is ExtractionStatus.FAILED
+    assert stuck.reason
+    assert "deadline" in stuck.reason
+    assert all(ok(r) for r in rest)
+
+
+def test_dead_worker_is_replaced() -> None:
+    """A worker killed mid-page is replaced; the culprit fails and the other pages extract."""
+    pages = [
+        PageInput(PAGE, "https://e.com/a", "text/html"),
+        PageInput(b"crash", "https://e.com/c"),
+    ]
+    pages += [PageInput(PAGE, f"https://e.com/{i}", "text/html") for i in range(4)]
+    with ExtractorPool(FAST, task=misbehaving) as pool:
+        results = pool.extract_many(pages)
+        assert pool.restarts >= 1
+    crashed = results.pop(1)
+    assert crashed.status is ExtractionStatus.FAILED
+    assert crashed.reason == "worker crashed"
+    assert all(ok(r) for r in results)
+
+
+def test_dead_worker_async() -> None:
+    """With the async API, a dying worker fails its own page only."""
+
+    async def run(pool: ExtractorPool) -> list[Extraction]:
+        crash = pool.extract(b"crash", url="https://e.com/c", content_type="")
+        fine = pool.extract(PAGE, url="https://e.com/ok", content_type="text/html")
+        return list(await asyncio.gather(crash, fine))
+
+    with ExtractorPool(FAST, task=misbehaving) as pool:
+        crashed, fine = asyncio.run(run(pool))
+    assert crashed.reason == "worker crashed"
+    assert ok(fine)
+
+
+def test_task_exception_is_a_failed_page() -> None:
+    """An exception escaping the task is this page's FAILED result, not the caller's exception."""
+    with ExtractorPool(FAST, task=misbehaving) as pool:
+        (result,) = pool.extract_many([PageInput(b"raise", "https://e.com/r")])
+    assert result.status is ExtractionStatus.FAILED
+    assert result.reason
+    assert "bug in the task" in result.reason
+
+
+def test_workers_are_recycled() -> None:
+    """Workers are replaced after max_tasks_per_child pages (memory stays bounded)."""
+    with ExtractorPool(FAST, task=misbehaving) as pool:
+        results = pool.extract_many([PageInput(b"pid", "https://e.com/p")] * 12)
+    pids = {r.reason for r in results}
+    assert len(pids) >= 4  # 12 pages, at most 3 per worker
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_start_methods(method: str) -> None:
+    """Both safe start methods work."""
+    settings = PoolSettings(workers=1, start_method=method)
+    with ExtractorPool(settings) as pool:
+        (result,) = pool.extract_many([PageInput(PAGE, "https://e.com/1", "text/html")])
+    assert ok(result)

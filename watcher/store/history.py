@@ -1,0 +1,108 @@
+"""Read models for `watcher backtest`: stored articles and the hits they got.
+
+Articles are read in batches by id (keyset pagination), so a replay over a
+large history never holds every text in memory at once. `since` always
+filters on when we first saw an article, for articles and hits alike, so
+both sides of a backtest cover the same articles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from watcher.store.models import ArticleRow, HitRow, StoryRow
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article as stored; `text` is None once retention pruned it."""
+
+    id: int
+    story_id: int
+    story_title: str
+    url: str
+    outlet: str
+    title: str
+    summary: str
+    text: str | None
+    first_seen_at: datetime
+
+    @property
+    def pruned(self) -> bool:
+        return self.text is None
+
+
+@dataclass(frozen=True)
+class StoredHit:
+    """A stored hit of a rule on an article, with the rule's version then."""
+
+    article_id: int
+    story_id: int
+    rule_id: str
+    rule_version: str
+
+
+def count_articles(session: Session, since: datetime | None = None) -> int:
+    """How many articles were first seen at or after `since` (all when None)."""
+    query = select(func.count()).select_from(ArticleRow)
+    if since is not None:
+        query = query.where(ArticleRow.first_seen_at >= since)
+    return int(session.scalar(query) or 0)
+
+
+def iter_articles(
+    session: Session, since: datetime | None = None, batch: int = BATCH
+) -> Iterator[StoredArticle]:
+    """Stored articles in id order, first seen at or after `since`."""
+    last_id = 0
+    while True:
+        query = (
+            select(ArticleRow, StoryRow.title)
+            .join(StoryRow, StoryRow.id == ArticleRow.story_id)
+            .where(ArticleRow.id > last_id)
+            .order_by(ArticleRow.id)
+            .limit(batch)
+        )
+        if since is not None:
+            query = query.where(ArticleRow.first_seen_at >= since)
+        rows = session.execute(query).all()
+        if not rows:
+            return
+        for article, story_title in rows:
+            yield StoredArticle(
+                id=article.id,
+                story_id=article.story_id,
+                story_title=story_title,
+                url=article.url,
+                outlet=article.outlet,
+                title=article.title,
+                summary=article.summary,
+                text=article.text,
+                first_seen_at=article.first_seen_at,
+            )
+        last_id = rows[-1][0].id
+        session.expunge_all()  # the rows are copied out: keep the session small
+
+
+def stored_hits(session: Session, since: datetime | None = None) -> list[StoredHit]:
+    """The hits of articles first seen at or after `since`, by article id."""
+    query = (
+        select(HitRow.article_id, ArticleRow.story_id, HitRow.rule_id, HitRow.rule_version)
+        .join(ArticleRow, ArticleRow.id == HitRow.article_id)
+        .order_by(HitRow.article_id, HitRow.rule_id)
+    )
+    if since is not None:
+        query = query.where(ArticleRow.first_seen_at >= since)
+    return [StoredHit(a, s, r, v) for a, s, r, v in session.execute(query)]
+
+
+def hit_rule_ids(session: Session) -> set[str]:
+    """Every rule id that has a stored hit, at any time."""
+    return set(session.scalars(select(HitRow.rule_id).distinct()))
