@@ -37,7 +37,7 @@ MSG = AlertMessage(
 def test_alert_prints_readable_text() -> None:
     """Severity, rule, title, URL, outlet, time and snippet print with terms marked **bold**."""
     stream = io.StringIO()
-    sender = ConsoleSender(stream, start=1_700_000_000)
+    sender = ConsoleSender(stream, start=1_700_000_000, json_lines=False)
     payload = build_alert(MSG, rule_names={"pillar2-japan": "Japan and Pillar II"}, now=NOW)
     result = sender.send(payload, channel="console", thread_ts=None)
     assert (result.outcome, result.ts, result.channel) == (
@@ -60,7 +60,7 @@ def test_alert_prints_readable_text() -> None:
 def test_thread_reply_is_indented_under_arrow() -> None:
     """A reply (thread_ts given) prints indented as "↳ Also reported by ..." with a new ts."""
     stream = io.StringIO()
-    sender = ConsoleSender(stream, start=1)
+    sender = ConsoleSender(stream, start=1, json_lines=False)
     parent = sender.send(
         build_alert(MSG, rule_names={}, now=NOW), channel="console", thread_ts=None
     )
@@ -79,7 +79,7 @@ def test_thread_reply_is_indented_under_arrow() -> None:
 def test_ansi_bold_on_terminal() -> None:
     """With color on, bold uses ANSI codes instead of asterisks."""
     stream = io.StringIO()
-    ConsoleSender(stream, color=True).send(
+    ConsoleSender(stream, color=True, json_lines=False).send(
         build_burst_notice("r1", 3, timedelta(hours=1)), channel="c", thread_ts=None
     )
     assert "\x1b[1mBurst:\x1b[0m" in stream.getvalue()
@@ -106,3 +106,18 @@ def test_stdout_is_the_default(capsys: pytest.CaptureFixture[str]) -> None:
     sender = ConsoleSender()
     sender.send(SlackPayload(text="hello"), channel="c", thread_ts=None)
     assert "hello" in capsys.readouterr().out
+
+
+def test_off_a_terminal_each_alert_is_one_json_line() -> None:
+    """Piped (as in a container), an alert is one JSON object so stdout stays JSON lines."""
+    import json
+
+    stream = io.StringIO()
+    result = ConsoleSender(stream).send(
+        build_burst_notice("r1", 3, timedelta(hours=1)), channel="#c", thread_ts=None
+    )
+    record = json.loads(stream.getvalue())
+    assert record["event"] == "alert"
+    assert record["channel"] == "#c"
+    assert record["ts"] == result.ts
+    assert "Burst" in record["text"]

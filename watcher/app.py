@@ -47,6 +47,7 @@ class App:
     dispatcher: Dispatcher
 
     def close(self) -> None:
+        self.pipeline.close()
         self.db.dispose()
 
 

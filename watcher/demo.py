@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from watcher import report
+from watcher.alerts.console import ConsoleSender
 from watcher.app import build_app, run_once
 from watcher.config import Config, FetchConfig, SlackConfig
 from watcher.model import SourceKind, SourceSpec
@@ -171,6 +172,8 @@ def run_demo(project_root: Path | None = None) -> int:
             f" ({len(DECOYS)} are decoys); alerts follow.\n"
         )
         app = build_app(config, alert_stream=sys.stdout)
+        # The demo is for people: readable alerts even when piped.
+        app.dispatcher.sender = ConsoleSender(sys.stdout, json_lines=False)
         try:
             result = asyncio.run(run_once(app))
         finally:

@@ -109,6 +109,7 @@ class Pipeline:
         self.rules = rules
         self.clock = clock
         self._extractor = extractor
+        self._owns_extractor = False
         self._stories: PersistentStories | None = None
 
     async def run_cycle(
@@ -131,25 +132,32 @@ class Pipeline:
         report = CycleReport()
         if not states:
             return report
-        owns_pool = self._extractor is None
-        extractor = self._extractor or ExtractorPool()
-        try:
-            settings = self._fetch_settings or ingest.fetch_settings(self.config.fetch)
-            async with Fetcher(settings) as fetcher:
-                limit = asyncio.Semaphore(max(1, self.config.fetch.concurrency // 4))
+        if self._extractor is None:
+            # One pool for the pipeline's life: starting workers costs more than a
+            # quiet cycle, and they recycle themselves (max_tasks_per_child).
+            self._extractor = ExtractorPool()
+            self._owns_extractor = True
+        extractor = self._extractor
+        settings = self._fetch_settings or ingest.fetch_settings(self.config.fetch)
+        async with Fetcher(settings) as fetcher:
+            limit = asyncio.Semaphore(max(1, self.config.fetch.concurrency // 4))
 
-                async def one(state: SourceState) -> None:
-                    async with limit:
-                        result = await self._poll(state, fetcher, extractor)
-                    report.sources.append(result)
-                    if on_source is not None:
-                        on_source(result)
+            async def one(state: SourceState) -> None:
+                async with limit:
+                    result = await self._poll(state, fetcher, extractor)
+                report.sources.append(result)
+                if on_source is not None:
+                    on_source(result)
 
-                await asyncio.gather(*(one(s) for s in states))
-        finally:
-            if owns_pool:
-                extractor.close()
+            await asyncio.gather(*(one(s) for s in states))
         return report
+
+    def close(self) -> None:
+        """Stop the extraction workers this pipeline started (idempotent)."""
+        if self._owns_extractor and self._extractor is not None:
+            self._extractor.close()
+            self._extractor = None
+            self._owns_extractor = False
 
     async def _poll(
         self, state: SourceState, fetcher: Fetcher, extractor: ExtractorPool

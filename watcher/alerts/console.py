@@ -9,10 +9,12 @@ a reply (`thread_ts` given) is printed indented under a "↳".
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from watcher.alerts.delivery import DeliveryOutcome, SendResult, SlackPayload
@@ -31,11 +33,20 @@ class ConsoleSender:
     """Prints alerts to `stream` (stdout by default); ANSI bold only on a terminal."""
 
     def __init__(
-        self, stream: TextIO | None = None, *, color: bool | None = None, start: int | None = None
+        self,
+        stream: TextIO | None = None,
+        *,
+        color: bool | None = None,
+        start: int | None = None,
+        json_lines: bool | None = None,
     ) -> None:
         self.stream = stream if stream is not None else sys.stdout
         isatty = getattr(self.stream, "isatty", None)
-        self.color = color if color is not None else bool(isatty and isatty())
+        tty = bool(isatty and isatty())
+        self.color = color if color is not None else tty
+        # Off a terminal (a container, a pipe) stdout carries JSON log lines:
+        # an alert is then one JSON object too, never free text in the stream.
+        self.json_lines = json_lines if json_lines is not None else not tty
         self._epoch = int(time.time()) if start is None else start
         self._count = 0
         self._lock = threading.Lock()
@@ -49,6 +60,18 @@ class ConsoleSender:
         with self._lock:
             self._count += 1
             ts = f"{self._epoch}.{self._count:06d}"
+            if self.json_lines:
+                record = {
+                    "event": "alert",
+                    "channel": channel,
+                    "ts": ts,
+                    "thread_ts": thread_ts,
+                    "text": "\n".join(lines),
+                    "timestamp": datetime.now(UTC).isoformat(),
+                }
+                self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+                self.stream.flush()
+                return SendResult(DeliveryOutcome.SENT, channel=channel, ts=ts)
             if thread_ts is None:
                 out = [_RULE, *lines]
             else:
