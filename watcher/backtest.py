@@ -133,6 +133,15 @@ def document_of(article: StoredArticle) -> Document:
     return Document(title=article.title, text=text, source=article.outlet, url=article.url)
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """What the diff shows of an article (its text is not kept)."""
+
+    title: str
+    url: str
+    pruned: bool
+
+
 @dataclass
 class _Side:
     """Stories of one rule on one side (stored or replayed): story -> article ids."""
@@ -162,7 +171,7 @@ def backtest(
     stored: dict[str, _Side] = {}
     replayed: dict[str, _Side] = {}
     versions: dict[str, set[str]] = {}
-    shown: dict[int, StoredArticle] = {}  # articles that may be named in the diff
+    shown: dict[int, _Shown] = {}  # articles that may be named in the diff
     with db.session() as session:
         total = count_articles(session, since)
         hits = load_stored_hits(session, since)
@@ -174,11 +183,11 @@ def backtest(
     done = pruned = 0
     with db.session() as session:
         for article in iter_articles(session, since):
-            for hit in match(matcher, document_of(article)):
+            hits_now = match(matcher, document_of(article))
+            for hit in hits_now:
                 replayed.setdefault(hit.rule_id, _Side()).add(article.story_id, article.id)
-                shown[article.id] = article
-            if article.id in hit_articles:
-                shown[article.id] = article
+            if hits_now or article.id in hit_articles:
+                shown[article.id] = _Shown(article.title, article.url, article.pruned)
             done += 1
             pruned += article.pruned
             if on_progress is not None and (done % 100 == 0 or done == total):
@@ -231,7 +240,7 @@ def _statuses(
 
 
 def _changes(
-    these: dict[int, list[int]], those: dict[int, list[int]], shown: dict[int, StoredArticle]
+    these: dict[int, list[int]], those: dict[int, list[int]], shown: dict[int, _Shown]
 ) -> tuple[StoryChange, ...]:
     """Stories in `these` but not in `those`, oldest first."""
     out: list[StoryChange] = []
@@ -260,8 +269,8 @@ def print_table(console: Console, result: BacktestResult, rules_dir: str) -> Non
     )
     table.add_column("rule")
     table.add_column("status")
-    table.add_column("stored", justify="right")
-    table.add_column("replayed", justify="right")
+    table.add_column("stories stored", justify="right")
+    table.add_column("stories now", justify="right")
     table.add_column("added", justify="right", style="green")
     table.add_column("removed", justify="right", style="red")
     for diff in result.rules:
@@ -280,7 +289,7 @@ def print_table(console: Console, result: BacktestResult, rules_dir: str) -> Non
     console.print(table)
     if result.pruned:
         console.print(
-            f"{result.pruned} pruned articles were matched on title and summary only "
+            f"{result.pruned} pruned article(s) matched on title and summary only "
             "(their changes are marked [dim]pruned[/dim])."
         )
     for diff in result.rules:

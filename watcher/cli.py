@@ -204,17 +204,70 @@ def match(
 
 
 @main.command()
-@click.option("--since", help="Only articles stored within this age, e.g. 7d.")
+@click.option("--since", help="Only articles first seen within this age, e.g. 30d.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (also when piped).")
 @config_option
 @rules_option
-def backtest(since: str | None, config_path: Path | None, rules_dir: Path | None) -> None:
-    """Replay rules over stored articles and diff against stored hits (not built yet).
+@handle_errors
+def backtest(
+    since: str | None, as_json: bool, config_path: Path | None, rules_dir: Path | None
+) -> None:
+    """Replay rules over stored articles; show which story alerts would be added and removed.
+
+    Compares, per rule, the stories that would alert with the rules of
+    `--rules` against the stored hits. Rules new or removed versus the
+    configured rules directory, and rules whose version changed, are flagged.
 
     \b
     Example:
       watcher backtest --rules rules-edited/ --since 30d
     """
-    _fail("backtest is not implemented yet (issue: rules and operator tools)", code=1)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from watcher.backtest import backtest as run_backtest
+    from watcher.backtest import print_table
+    from watcher.rules.load import load_rules
+    from watcher.store.db import open_database
+
+    cutoff = None
+    if since is not None:
+        try:
+            cutoff = datetime.now(UTC) - parse_duration(since, where="--since")
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
+    config = get_config(config_path, rules_dir)
+    rules = load_rules(config.rules_dir)  # RuleError: file:line:col lines, exit 2
+    deployed = get_config(config_path).rules_dir
+    try:  # the rules in force tell new and changed rules; else the stored hits do
+        baseline = load_rules(deployed) if deployed.is_dir() else None
+    except RuleError:
+        baseline = None
+    table = not as_json and sys.stdout.isatty()
+    db = open_database(config.database_url)
+    try:
+        if table:
+            with Progress(console=Console(stderr=True), transient=True) as progress:
+                task = progress.add_task("replaying history", total=None)
+                result = run_backtest(
+                    db,
+                    rules,
+                    since=cutoff,
+                    baseline=baseline,
+                    on_progress=lambda done, total: progress.update(
+                        task, completed=done, total=total
+                    ),
+                )
+        else:
+            result = run_backtest(db, rules, since=cutoff, baseline=baseline)
+    finally:
+        db.dispose()
+    if table:
+        print_table(Console(), result, str(config.rules_dir))
+    else:
+        click.echo(
+            json.dumps({"rules_dir": str(config.rules_dir), **result.to_dict()}, ensure_ascii=False)
+        )
 
 
 @main.command()

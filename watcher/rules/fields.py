@@ -172,6 +172,7 @@ class PreparedField:
         "_skel",
         "_starts",
         "_word",
+        "has_nospace",
         "original",
         "skeleton",
         "words",
@@ -192,11 +193,12 @@ class PreparedField:
         # (block, skeleton offset, spaces before it in the block): word
         # positions are asked for in text order, so count from the last one.
         self._cursor = (-1, 0, 0)
-        if folded.isascii() or not _NOSPACE_RUN.search(folded):
-            tokens = _tokens(folded)
-        else:
+        # Does the skeleton hold characters of scripts written without spaces?
+        self.has_nospace = not folded.isascii() and bool(_NOSPACE_RUN.search(folded))
+        if self.has_nospace:
             self._build_mixed(folded)
             return
+        tokens = _tokens(folded)
         # Only separators come before the first word run.
         self._add(0, folded.find(tokens[0]) if tokens else 0, 0, -1)
         self._regions[0] = (0, len(folded))
@@ -283,6 +285,24 @@ class PreparedField:
         if self._run[b] >= 0:
             return self._word[b] + (self._run[b] + k - self._skel[b]) // 2
         return self._word[b] + self._spaces(b, k)
+
+    def nospace_windows(self, reach: int) -> list[tuple[int, int]]:
+        """Disjoint skeleton spans `[a, b)` holding every substring of at most
+        `reach` characters that contains a character of a no-space run."""
+        windows: list[tuple[int, int]] = []
+        if not self.has_nospace:
+            return windows
+        size = len(self.skeleton)
+        for b, run in enumerate(self._run):
+            if run < 0:
+                continue
+            end = self._skel[b + 1] if b + 1 < len(self._skel) else size
+            start, end = max(0, self._skel[b] - reach), min(size, end + reach)
+            if windows and start <= windows[-1][1]:
+                windows[-1] = (windows[-1][0], end)
+            else:
+                windows.append((start, end))
+        return windows
 
     def word_positions(self, offsets: Sequence[int]) -> list[int]:
         """`[word_at(k) for k in offsets]`, fastest when `offsets` are in text order."""

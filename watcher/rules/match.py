@@ -55,7 +55,7 @@ from watcher.rules.evidence import Occ as _Occ
 from watcher.rules.evidence import clause_text, score_of, snippet, term_matches
 from watcher.rules.fields import PreparedField
 from watcher.rules.load import Rule
-from watcher.textnorm import is_word_char
+from watcher.textnorm import is_nospace_char, is_word_char
 
 __all__ = ["Matcher", "compile_rules", "match", "score_of"]
 
@@ -100,7 +100,13 @@ class Matcher:
         for rule in self.rules:
             for term in terms_of(rule.node):
                 self._pid(term)
-        self._automaton = ahocorasick.Automaton()
+        # Two automata: patterns with characters of scripts written without
+        # spaces make a trie whose nodes have hundreds of children, which
+        # slows the scan of every character; most text has none of those
+        # characters, so it is scanned with the Latin-only automaton alone.
+        self._latin = ahocorasick.Automaton()
+        self._nospace = ahocorasick.Automaton()
+        self._nospace_longest = 0
         by_text: dict[str, list[int]] = {}
         for pid, pat in enumerate(self._patterns):
             by_text.setdefault(pat.text, []).append(pid)
@@ -110,9 +116,13 @@ class Matcher:
                 (pid, len(text), self._patterns[pid].check_start, self._patterns[pid].check_end)
                 for pid in pids
             )
-            self._automaton.add_word(text, entries)
-        if by_text:
-            self._automaton.make_automaton()
+            nospace = any(is_nospace_char(ch) for ch in text)
+            (self._nospace if nospace else self._latin).add_word(text, entries)
+            if nospace:
+                self._nospace_longest = max(self._nospace_longest, len(text))
+        for automaton in (self._latin, self._nospace):
+            if len(automaton):
+                automaton.make_automaton()
         self._by_pid: dict[int, list[int]] = {}
         self._compiled = tuple(
             _Compiled(
@@ -153,18 +163,24 @@ class Matcher:
         found: dict[int, list[_Raw]] = {}
         if not self._patterns:
             return found
+        scans = [a for a in (self._latin, self._nospace) if len(a)]
         for name, ft in fields.items():
             skel = ft.skeleton
             last = len(skel) - 1
             spans: list[tuple[int, int, int]] = []  # (pattern id, start, last character)
-            for end, entries in self._automaton.iter(skel):
-                for pid, length, check_start, check_end in entries:
-                    start = end - length + 1
-                    if check_start and start > 0 and _is_word_char(skel[start - 1]):
-                        continue
-                    if check_end and end < last and _is_word_char(skel[end + 1]):
-                        continue
-                    spans.append((pid, start, end))
+            for automaton in scans:
+                if automaton is self._latin:
+                    windows = [(0, len(skel))]
+                else:  # only near the text's no-space runs (none in most text)
+                    windows = ft.nospace_windows(self._nospace_longest)
+                for end, entries in (e for a, b in windows for e in automaton.iter(skel, a, b)):
+                    for pid, length, check_start, check_end in entries:
+                        start = end - length + 1
+                        if check_start and start > 0 and _is_word_char(skel[start - 1]):
+                            continue
+                        if check_end and end < last and _is_word_char(skel[end + 1]):
+                            continue
+                        spans.append((pid, start, end))
             if not spans:
                 continue
             words = ft.word_positions([k for _, start, end in spans for k in (start, end)])
