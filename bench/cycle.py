@@ -59,7 +59,10 @@ _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 
 
 def _words(rng: random.Random, count: int) -> list[str]:
-    vocab = ["".join(rng.choice(_SYLLABLES) for _ in range(rng.choice((1, 2, 2, 3)))) for _ in range(3000)]
+    vocab = [
+        "".join(rng.choice(_SYLLABLES) for _ in range(rng.choice((1, 2, 2, 3))))
+        for _ in range(3000)
+    ]
     weights = [1 / (rank + 1) for rank in range(len(vocab))]
     return rng.choices(vocab, weights, k=count)
 
@@ -77,12 +80,14 @@ def _article(rng: random.Random, n: int, vocab: list[str]) -> tuple[str, str, st
         paragraphs.append(" ".join(sentences))
     if on_topic:
         paragraphs[1] = (
-            "Officials in Tokyo said Japan was studying how to join advanced technology "
-            "projects under the AUKUS partnership. " + paragraphs[1]
+            "Officials in Tokyo said Japan was studying how to join Pillar II of the AUKUS "
+            "partnership, and Japanese companies expect a first joint project. " + paragraphs[1]
         )
     title = " ".join(next(words) for _ in range(7)).capitalize() + f" {n}"
     lede = paragraphs[0][:150]
-    related = "".join(f'<li><a href="/r/{n}/{i}">{next(words)} {next(words)}</a></li>' for i in range(5))
+    related = "".join(
+        f'<li><a href="/r/{n}/{i}">{next(words)} {next(words)}</a></li>' for i in range(5)
+    )
     page = _PAGE.format(
         title=html.escape(title),
         lede=html.escape(lede),
@@ -248,6 +253,11 @@ def run_cycles(site: SiteProcess, feeds: int, workers: int) -> CycleRun:
 
 def run_benchmark(quick: bool = False) -> BenchReport:
     """Median of several full cycles against the extraction-bound limit; the 304 cycle."""
+    from watcher import log
+
+    # Production logs one line per source at INFO: keep the cost, not the noise.
+    devnull = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process's logging)
+    log.configure(json=True, stream=devnull)
     feeds, per_feed = (QUICK_FEEDS, QUICK_PER_FEED) if quick else (FEEDS, PER_FEED)
     runs = 1 if quick else 3
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -274,7 +284,11 @@ def run_benchmark(quick: bool = False) -> BenchReport:
     rows = (
         Row("feeds x new articles", f"{feeds:,} x {per_feed}", f"{articles:,} articles"),
         Row("mean page size", f"{site.page_bytes / articles / 1024:.1f} KB", "HTML, UTF-8"),
-        Row("median extraction, one page", f"{median_page * 1000:.1f} ms", "extract_page, one process"),
+        Row(
+            "median extraction, one page",
+            f"{median_page * 1000:.1f} ms",
+            "extract_page, one process",
+        ),
         Row("extraction-bound limit", f"{limit:.1f} s", f"articles x median / {cores} cores"),
         Row(
             "full cycle",

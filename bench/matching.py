@@ -179,9 +179,9 @@ def report(result: MatchingResult, *, pinned: str, command: str) -> BenchReport:
         "History: before the matching work of 2026-11-21 (per-character folding in "
         "`textnorm.FieldText`, one automaton for all scripts) this benchmark measured "
         "336 articles/s and 74x naive on the same machine; the speed-up came from "
-        "`watcher/rules/fields.py` (bulk folding and segmentation, identical results), "
-        "a Latin-only automaton for text without Japanese/Chinese, and evidence "
-        "built only for rules that fired.",
+        "`watcher/rules/fields.py` (bulk folding and segmentation, identical results) "
+        "and a Latin-only automaton for text without Japanese or Chinese; the hits "
+        "are unchanged (same `Hit` values on 2,000 generated articles).",
     )
     return BenchReport(
         name="matching",

@@ -99,7 +99,8 @@ def rss(items: Sequence[Item], *, title: str = "Test feed", encoding: str | None
 
 PAGE = """<!doctype html><html lang="{lang}"><head>{meta}
 <title>{title} - Test Gazette</title></head><body>
-<header><nav><a href="/">Home</a> <a href="/world">World</a> <a href="/sport">Sport</a></nav></header>
+<header><nav><a href="/">Home</a> <a href="/world">World</a> <a href="/sport">Sport</a>
+</nav></header>
 <main><article><h1>{title}</h1><p class="byline">By Staff Reporter</p>{body}</article></main>
 <footer><p>Test Gazette. All rights reserved.</p><a href="/privacy">Privacy</a></footer>
 </body></html>"""
@@ -197,7 +198,9 @@ class Harness:
         with self.db.session() as session:
             source_id = session.scalars(select(SourceRow.id).where(SourceRow.name == name)).one()
             return len(
-                list(session.scalars(select(FeedEntryRow).where(FeedEntryRow.source_id == source_id)))
+                list(
+                    session.scalars(select(FeedEntryRow).where(FeedEntryRow.source_id == source_id))
+                )
             )
 
     def hits(self) -> list[tuple[str, str]]:
@@ -214,8 +217,9 @@ class Harness:
         """(article id, story id, route, kind) of every outbox row, in insertion order."""
         with self.db.session() as session:
             rows = session.execute(
-                select(AlertRow.article_id, AlertRow.story_id, AlertRow.route, AlertRow.kind)
-                .order_by(AlertRow.id)
+                select(
+                    AlertRow.article_id, AlertRow.story_id, AlertRow.route, AlertRow.kind
+                ).order_by(AlertRow.id)
             )
             return [(int(a), int(s), str(r), str(k)) for a, s, r, k in rows]
 

@@ -118,3 +118,62 @@ def test_a_bad_config_value_exits_2_with_the_value(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["sources", "--config", str(config)])
     assert result.exit_code == 2
     assert "per_host must be positive, got -3" in result.output
+
+
+def test_sources_says_when_alert_delivery_is_stopped_by_auth(tmp_path: Path) -> None:
+    """Pending alerts that last failed on `invalid_auth` make `sources` say delivery stopped."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from watcher.config import load_config
+    from watcher.model import (
+        ArticleRecord,
+        ExtractionStatus,
+        FeedEntry,
+        FetchOutcome,
+        FetchResult,
+        Hit,
+    )
+    from watcher.store.articles import save_poll
+    from watcher.store.db import open_database
+    from watcher.store.models import AlertRow
+    from watcher.store.sources import sync_sources
+
+    config = tmp_path / "w.toml"
+    config.write_text('[[sources]]\nname = "A"\nurl = "https://a.example/feed"\n')
+    url = f"sqlite:///{tmp_path}/w.db"
+    db = open_database(url)
+    now = datetime.now(UTC)
+    with db.session() as session:
+        sync_sources(session, load_config(config, {}).sources, now)
+    record = ArticleRecord(
+        entry=FeedEntry(key="k", url="https://a.example/1", title="t", summary="", published=None),
+        url="https://a.example/1",
+        canonical_url="https://a.example/1",
+        title="t",
+        text="x",
+        summary="",
+        outlet="a.example",
+        published=None,
+        extraction=ExtractionStatus.OK,
+        extraction_reason=None,
+        content_hash="h",
+        hits=(Hit("r", "v", "high", 1.0, ()),),
+        routes=("#c",),
+    )
+    with db.session() as session:
+        save_poll(
+            session,
+            source_id=1,
+            result=FetchResult("u", FetchOutcome.OK),
+            records=[record],
+            find_story=lambda _r: None,
+            now=now,
+        )
+        session.execute(update(AlertRow).values(last_error="invalid_auth"))
+    db.dispose()
+    env = {"WATCHER_DATABASE_URL": url}
+    result = CliRunner().invoke(main, ["sources", "--config", str(config)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "alert delivery stopped: invalid_auth (1 alerts kept pending)" in result.output

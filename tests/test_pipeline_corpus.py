@@ -88,11 +88,15 @@ def _serve(site: LocalSite, path: Path, root: Path, prefix: str) -> tuple[str, i
         headers["Content-Encoding"] = "deflate"
     content_type = headers.pop("Content-Type")
     site.add(route, raw, status=status, headers=headers, content_type=content_type)
-    return route, status, {"content-type": content_type} | {k.lower(): v for k, v in headers.items()}
+    return (
+        route,
+        status,
+        {"content-type": content_type} | {k.lower(): v for k, v in headers.items()},
+    )
 
 
 @pytest.fixture
-def no_egress(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def no_egress(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Refuse DNS lookups and connections to anything but loopback; yields the names refused."""
     refused: list[str] = []
     real_getaddrinfo = socket.getaddrinfo
@@ -114,7 +118,7 @@ def no_egress(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(socket.socket, "connect", connect)
-    yield refused
+    return refused
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +212,7 @@ def _corpus(every: int) -> list[tuple[Path, Path, str]]:
 def _run_and_check(
     site: LocalSite,
     tmp_path: Path,
+    *,
     extractor: ExtractorPool,
     no_egress: list[str],
     every: int,
@@ -250,10 +255,15 @@ def _real_feed_expectations(h: Harness, outcomes: dict[str, FetchOutcome]) -> No
 def test_corpus_sample_and_every_real_feed_through_the_pipeline(
     local_site: LocalSite, tmp_path: Path, extractor: ExtractorPool, no_egress: list[str]
 ) -> None:
-    """Every 10th feedparser file and every real feed are polled, stored and never leave 127.0.0.1."""
+    """Every 10th feedparser file and every real feed are polled and stored, all on 127.0.0.1."""
     _require_corpora()
     _run_and_check(
-        local_site, tmp_path, extractor, no_egress, SAMPLE_EVERY, _real_feed_expectations
+        local_site,
+        tmp_path,
+        extractor=extractor,
+        no_egress=no_egress,
+        every=SAMPLE_EVERY,
+        on_done=_real_feed_expectations,
     )
 
 
@@ -263,4 +273,11 @@ def test_whole_corpus_through_the_pipeline(
 ) -> None:
     """Every corpus file is polled as a source in one cycle without an exception."""
     _require_corpora()
-    _run_and_check(local_site, tmp_path, extractor, no_egress, 1, _real_feed_expectations)
+    _run_and_check(
+        local_site,
+        tmp_path,
+        extractor=extractor,
+        no_egress=no_egress,
+        every=1,
+        on_done=_real_feed_expectations,
+    )

@@ -13,6 +13,7 @@ import tracemalloc
 from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import formatdate
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,7 @@ def _harness(
     sources: list[SourceSpec],
     *,
     database_url: str | None = None,
-    **fetch: object,
+    **fetch: Any,
 ) -> Harness:
     url = database_url or f"sqlite:///{tmp_path}/watcher.db"
     return Harness(make_config(url, sources, fetch=fast_fetch(**fetch)), extractor)
@@ -102,9 +103,8 @@ def test_server_errors_back_off_keep_validators_and_items_then_reset(
         row = h.source("s")
         assert (row.failures, row.last_outcome, row.etag) == (1, "http_error", '"v1"')
         assert row.last_error == f"HTTP {code}"
-        assert row.next_poll_at is not None and row.next_poll_at >= h.clock.now + timedelta(
-            minutes=30
-        )
+        assert row.next_poll_at is not None
+        assert row.next_poll_at >= h.clock.now + timedelta(minutes=30)
         assert len(h.articles()) == stored
 
         # Inside the backoff window a forced cycle leaves the source alone.
@@ -140,12 +140,15 @@ def test_rate_limits_wait_as_asked_clamped_without_counting_a_failure(
     local_site: LocalSite,
     tmp_path: object,
     extractor: ExtractorPool,
+    *,
     code: int,
     retry_after: str,
     expected: float,
 ) -> None:
     """429/503 with Retry-After schedules max(interval, Retry-After) within [1 min, 24 h]."""
-    value = formatdate(time.time() + 600, usegmt=True) if retry_after == "http-date" else retry_after
+    value = (
+        formatdate(time.time() + 600, usegmt=True) if retry_after == "http-date" else retry_after
+    )
     path = f"/_/status?code={code}&retry_after={value}"
     feed = _good_site(local_site)
     sources = [
@@ -178,7 +181,7 @@ def test_rate_limits_wait_as_asked_clamped_without_counting_a_failure(
 def test_refused_hang_and_slowloris_time_out_and_stay_scheduled(
     local_site: LocalSite, tmp_path: object, extractor: ExtractorPool
 ) -> None:
-    """Connect refused, a hung server and a slowloris body end as soft errors within the deadline."""
+    """Connect refused, a hung server and slowloris bodies end as soft errors by the deadline."""
     sources = [
         rss_source("refused", refused_url() + "feed.xml"),
         rss_source("hang", local_site.url("/_/hang?seconds=30")),
@@ -200,7 +203,8 @@ def test_refused_hang_and_slowloris_time_out_and_stay_scheduled(
         for name in ("refused", "hang", "slowloris", "slowloris-nolength"):
             row = h.source(name)
             assert row.failures == 1
-            assert row.next_poll_at is not None and row.next_poll_at > h.clock.now
+            assert row.next_poll_at is not None
+            assert row.next_poll_at > h.clock.now
             assert row.last_error
         assert len(h.articles("good")) == 2
 
@@ -249,7 +253,7 @@ def test_truncated_bodies_fail_without_saving_validators_or_dropping_items(
 def test_huge_bodies_and_gzip_bombs_are_capped_with_bounded_memory(
     local_site: LocalSite, tmp_path: object, extractor: ExtractorPool
 ) -> None:
-    """100 MB bodies (with and without length) and 1 GB gzip bombs stop at the cap in bounded memory."""
+    """100 MB bodies and 1 GB gzip bombs stop at the cap; memory bounded."""
     cap = 4 * 1024 * 1024
     sources = [
         rss_source("huge-declared", local_site.url("/_/huge?size=100000000&length=1")),
@@ -283,7 +287,7 @@ def test_huge_bodies_and_gzip_bombs_are_capped_with_bounded_memory(
 def test_gzip_without_content_encoding_is_sniffed_and_parsed(
     local_site: LocalSite, tmp_path: object, extractor: ExtractorPool
 ) -> None:
-    """A gzip body without Content-Encoding (magic bytes 1f 8b) is decompressed and its items kept."""
+    """A gzip body without Content-Encoding (magic bytes 1f 8b) is decompressed, items kept."""
     _good_site(local_site)
     items = [
         Item("Tokyo weighs AUKUS role", local_site.url("/good/a.html"), guid="z-a"),
@@ -329,7 +333,7 @@ def test_redirects_loops_and_long_chains(
 def test_wrong_content_types(
     local_site: LocalSite, tmp_path: object, extractor: ExtractorPool
 ) -> None:
-    """An HTML page as feed is not_a_feed; a text/plain feed parses; PDF/image articles are skipped."""
+    """An HTML page as feed is not_a_feed; a text/plain feed parses; PDF/image articles skipped."""
     feed = rss(
         [
             Item(
@@ -347,7 +351,11 @@ def test_wrong_content_types(
         ]
     )
     local_site.add("/typed.xml", feed)
-    local_site.add("/doc.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n", content_type="application/pdf")
+    local_site.add(
+        "/doc.pdf",
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n",
+        content_type="application/pdf",
+    )
     local_site.add("/photo.png", b"\x89PNG\r\n\x1a\n" + bytes(64), content_type="image/png")
     sources = [
         rss_source("html", local_site.url("/_/type?ct=text/html")),
@@ -430,8 +438,13 @@ def test_malformed_dates_keep_the_item_and_fall_back_to_first_seen(
     def feed(shift: str) -> str:
         return rss(
             [
-                Item(f"AUKUS and Japan item {name}", None, guid=f"d-{name}", description="x",
-                     pub_date=(value + shift) if value else None)
+                Item(
+                    f"AUKUS and Japan item {name}",
+                    None,
+                    guid=f"d-{name}",
+                    description="x",
+                    pub_date=(value + shift) if value else None,
+                )
                 for name, value in dates.items()
             ]
         )
@@ -461,7 +474,9 @@ def test_duplicate_and_missing_guids_store_each_genuine_item_once(
 ) -> None:
     """Shared GUIDs, two GUIDs in an item, no GUID and one story in two feeds: one article each."""
     for n in range(4):
-        local_site.add(f"/p{n}.html", article_html(f"Story {n} on AUKUS and Japan", PARAS[n % 3 :] + OTHER))
+        local_site.add(
+            f"/p{n}.html", article_html(f"Story {n} on AUKUS and Japan", PARAS[n % 3 :] + OTHER)
+        )
     same = [
         Item(f"Story {n} on AUKUS and Japan", local_site.url(f"/p{n}.html"), guid="same-guid")
         for n in range(3)
@@ -517,7 +532,9 @@ def test_reordered_reappearing_and_shrinking_feeds_never_realert(
         local_site.add("/r.xml", rss(chosen), content_type="application/rss+xml")
 
     serve(items)
-    with _harness(tmp_path, extractor, [rss_source("r", local_site.url("/r.xml"))], database_url=database_url) as h:
+    with _harness(
+        tmp_path, extractor, [rss_source("r", local_site.url("/r.xml"))], database_url=database_url
+    ) as h:
         assert h.cycle().sources[0].new_articles == 3
         alerts = len(h.alerts())
         assert alerts == 3
@@ -572,8 +589,12 @@ def _ssrf_site(site: LocalSite) -> None:
     # A link on the allowed host that redirects to the metadata address: checked per hop.
     site.redirect("/to-internal", "http://169.254.169.254/latest/")
     items.append(
-        Item("AUKUS Japan redirect", site.url("/to-internal"), guid="x-redirect",
-             description="Redirected to an internal address.")
+        Item(
+            "AUKUS Japan redirect",
+            site.url("/to-internal"),
+            guid="x-redirect",
+            description="Redirected to an internal address.",
+        )
     )
     site.add("/ssrf.xml", rss(items), content_type="application/rss+xml")
 
@@ -610,7 +631,7 @@ def test_ssrf_links_are_blocked_before_connecting_and_the_items_kept(
 
 # -- row 12: Japanese encodings -----------------------------------------------------------------
 
-# Our own sample text (full-width ＡＵＫＵＳ folds to ASCII under NFKC before matching).
+# Our own sample text (the full-width AUKUS folds to ASCII under NFKC before matching).
 JA_TITLE = "日本、ＡＵＫＵＳ第２の柱への参加を検討"
 JA_PARAS = [
     "政府関係者によると、日本はＡＵＫＵＳの第２の柱である先端技術分野の協力に参加する方向で、"
@@ -654,7 +675,9 @@ def test_japanese_encodings_give_identical_text_and_hits(
     """Shift_JIS, EUC-JP and CP932, declared, undeclared or mis-declared: the same text and hits."""
     sources = [_serve_japanese(local_site, "utf_8", "declared")]
     for codec in ("shift_jis", "euc_jp", "cp932"):
-        sources += [_serve_japanese(local_site, codec, m) for m in ("declared", "undeclared", "misdeclared")]
+        sources += [
+            _serve_japanese(local_site, codec, m) for m in ("declared", "undeclared", "misdeclared")
+        ]
     with _harness(tmp_path, extractor, sources) as h:
         report = h.cycle()
         assert all(s.outcome is FetchOutcome.OK for s in report.sources), report.sources
@@ -711,7 +734,7 @@ def test_one_cycle_survives_every_fault_at_once_and_healthy_sources_are_unaffect
     gzip_of_zeros(1024**3)  # built once by the server; not part of what is timed
     # Enough per-host slots for every source at once: a redirect's later hops queue for a
     # slot under the same deadline, so with few slots the slow sources would starve them.
-    fetch = {"total_timeout": 1.5, "max_feed_bytes": 4_000_000, "per_host": 32}
+    fetch: dict[str, Any] = {"total_timeout": 1.5, "max_feed_bytes": 4_000_000, "per_host": 32}
     with _harness(tmp_path, extractor, sources, **fetch) as h:
         start = time.monotonic()
         report = {s.name: s.outcome for s in h.cycle().sources}
@@ -727,7 +750,8 @@ def test_one_cycle_survives_every_fault_at_once_and_healthy_sources_are_unaffect
         assert len(h.articles("other")) + len(h.articles("chain")) == 2
         for name, outcome in want.items():
             row = h.source(name)
-            assert row.next_poll_at is not None and row.next_poll_at > h.clock.now, name
+            assert row.next_poll_at is not None, name
+            assert row.next_poll_at > h.clock.now, name
             assert row.last_outcome == str(outcome)
             failed = outcome not in (FetchOutcome.OK, FetchOutcome.RATE_LIMITED)
             assert row.failures == int(failed), name

@@ -14,8 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline_helpers import Harness, Item, article_html, make_config, rss, rss_source
-from tests.pipeline_helpers import small_pool
+from tests.pipeline_helpers import (
+    Harness,
+    Item,
+    article_html,
+    make_config,
+    rss,
+    rss_source,
+    small_pool,
+)
 from tests.support.httpserver import LocalSite
 from watcher.extract_pool import ExtractorPool
 from watcher.model import SourceSpec

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from watcher.model import (
     ArticleRecord,
@@ -221,3 +224,28 @@ def test_timestamps_come_back_as_aware_utc(db: Database) -> None:
         created = session.get_one(SourceRow, source_id).created_at
     assert created == NOW
     assert created.tzinfo is not None
+
+
+def test_two_processes_migrating_at_once_both_succeed(database_url: str, tmp_path: Path) -> None:
+    """Two processes starting on an empty database at the same moment both end migrated."""
+    script = (
+        "import sys; from watcher.store.db import open_database; "
+        "open_database(sys.argv[1]).dispose(); print('ok')"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    database = open_database(database_url, migrate=False)
+    with database.session() as session:
+        versions = session.execute(text("SELECT version_num FROM alembic_version")).all()
+    database.dispose()
+    assert len(versions) == 1

@@ -326,6 +326,7 @@ def sources(as_json: bool, config_path: Path | None) -> None:
 
     from watcher import report
     from watcher.store.db import open_database
+    from watcher.store.queries import outbox_summary
     from watcher.store.sources import source_statuses, sync_sources
 
     config = get_config(config_path)
@@ -336,12 +337,18 @@ def sources(as_json: bool, config_path: Path | None) -> None:
             sync_sources(session, config.sources, now)
         with db.session() as session:
             statuses = source_statuses(session, now)
+            outbox = outbox_summary(session)
     finally:
         db.dispose()
     if as_json or not sys.stdout.isatty():
         click.echo(json.dumps([report.source_json(s) for s in statuses], ensure_ascii=False))
+        notice = report.delivery_notice(outbox)
+        if notice.startswith("alert delivery stopped"):
+            click.echo(f"watcher: {notice}", err=True)  # stdout stays one JSON array
     else:
-        report.sources_table(Console(), statuses)
+        console = Console()
+        report.sources_table(console, statuses)
+        console.print(report.delivery_notice(outbox))
 
 
 @main.command()

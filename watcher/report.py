@@ -13,8 +13,9 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
+from watcher.alerts.delivery import DeliveryOutcome, classify_error
 from watcher.app import OnceResult
-from watcher.store.queries import HitView
+from watcher.store.queries import HitView, OutboxSummary
 from watcher.store.sources import SourceStatus
 
 
@@ -149,3 +150,16 @@ def print_json_lines(stream: TextIO, objects: list[dict[str, Any]]) -> None:
 
 def _short(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def delivery_notice(outbox: OutboxSummary) -> str:
+    """One line on alert delivery; says "stopped" when pending alerts failed on auth."""
+    pending = outbox.counts.get("pending", 0)
+    auth = [e for e in outbox.pending_errors if classify_error(e) is DeliveryOutcome.STOP_AUTH]
+    parts = [f"{outbox.counts.get(k, 0)} {k}" for k in ("sent", "pending", "failed", "dead")]
+    if auth and pending:
+        return (
+            f"alert delivery stopped: {auth[0]} ({pending} alerts kept pending); "
+            "fix the Slack token, then send SIGHUP or restart"
+        )
+    return "alerts: " + ", ".join(parts)

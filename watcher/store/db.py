@@ -78,7 +78,8 @@ class Database:
 def upgrade(engine: Engine) -> None:
     """Apply pending Alembic migrations (idempotent).
 
-    On PostgreSQL an advisory lock serialises two processes migrating at once.
+    Two processes migrating at once are serialised: an advisory lock on
+    PostgreSQL, an immediate (write-locking) transaction on SQLite.
     """
     from alembic import command
     from alembic.config import Config as AlembicConfig
@@ -88,6 +89,10 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7318152)")
+        elif conn.dialect.name == "sqlite":
+            # Take the write lock before Alembic reads the version, so a second
+            # process waits (busy_timeout) and then finds the schema at head.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

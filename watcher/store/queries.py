@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from watcher.store.models import ArticleRow, HitRow
+from watcher.store.models import AlertRow, ArticleRow, HitRow
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,25 @@ def list_hits(
         )
         for hit, article in session.execute(query)
     ]
+
+
+@dataclass(frozen=True)
+class OutboxSummary:
+    """The alert outbox at a glance: counts by state and the pending rows' last errors."""
+
+    counts: dict[str, int]
+    pending_errors: tuple[str, ...]  # distinct last errors of pending alerts, newest first
+
+
+def outbox_summary(session: Session) -> OutboxSummary:
+    """Counts by state plus why pending alerts last failed (e.g. `invalid_auth`)."""
+    counts = dict(
+        session.execute(select(AlertRow.state, func.count()).group_by(AlertRow.state)).all()
+    )
+    errors = session.scalars(
+        select(AlertRow.last_error)
+        .where(AlertRow.state == "pending", AlertRow.last_error.is_not(None))
+        .order_by(AlertRow.id.desc())
+        .limit(200)
+    )
+    return OutboxSummary(counts, tuple(dict.fromkeys(e for e in errors if e)))
