@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from lxml import etree, html  # type: ignore[import-untyped]  # lxml ships no stubs
+from lxml import etree, html
 
 from watcher.errors import ConfigError
 from watcher.feeds import EARLIEST, FUTURE_SLACK, assign_keys
