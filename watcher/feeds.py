@@ -49,7 +49,15 @@ _HARMLESS = (
 )
 
 MAX_SUMMARY_CHARS = 50_000  # a summary is a fallback for matching, not the article
-MAX_KEY_CHARS = 512  # longer GUIDs/links are stored as their hash
+# Longer GUIDs/links are stored as their hash: feed_entries.key holds 255 characters,
+# and a shared key gets a 17-character `#suffix` (PostgreSQL refuses longer values).
+MAX_KEY_CHARS = 200
+# A character reference to a UTF-16 surrogate makes feedparser's loose parser raise,
+# which would fail the whole feed over one item: such references become U+FFFD.
+_SURROGATE_REF = re.compile(
+    rb"&#(?:[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2}|0*5(?:5(?:29[6-9]|[3-9]\d\d)|6\d{3}"
+    rb"|7(?:[0-2]\d\d|3(?:[0-3]\d|4[0-3]))));"
+)
 EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)  # no news feed predates RSS
 FUTURE_SLACK = timedelta(days=1)  # time zones and clock skew, not "2099"
 
@@ -173,8 +181,8 @@ def assign_keys(entries: list[FeedEntry]) -> tuple[FeedEntry, ...]:
     seen: set[str] = set()
     unique: list[FeedEntry] = []
     for entry in entries:
-        key = entry.key
-        if counts[key] > 1:
+        key = _bounded(entry.key)  # listings and sitemaps use the URL itself
+        if counts[entry.key] > 1:
             key = f"{key}#{_sha256(entry.url or '', entry.title, entry.summary)[:16]}"
         if key in seen:
             continue  # the same item twice in one document
@@ -231,7 +239,7 @@ def parse_feed(
     now = now or datetime.now(UTC)
     try:
         result = feedparser.parse(
-            io.BytesIO(strip_internal_dtd(body)),
+            io.BytesIO(_SURROGATE_REF.sub(b"&#xFFFD;", strip_internal_dtd(body))),
             response_headers=_response_headers(url, headers),
             sanitize_html=False,
             resolve_relative_uris=False,

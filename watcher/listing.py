@@ -181,7 +181,7 @@ def discover_links(
             break
     title_el = root.find(".//title")
     page_title = clean_text(title_el.text_content()) if title_el is not None else ""
-    entries = tuple(FeedEntry(url, url, text, "", None) for url, text in titles.items())
+    entries = assign_keys([FeedEntry(url, url, text, "", None) for url, text in titles.items()])
     if not entries:
         return ParsedFeed(
             (), page_title, error=FetchOutcome.NOT_A_FEED, bozo_reason="no article links matched"
@@ -204,8 +204,11 @@ def _xml_root(body: bytes) -> etree._Element | None:
 
 
 def _local(element: etree._Element) -> str:
-    tag = element.tag
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    try:
+        tag = element.tag
+        return etree.QName(tag).localname if isinstance(tag, str) else ""
+    except ValueError:  # recover mode keeps names lxml then refuses (bad UTF-8, ":", ...)
+        return ""
 
 
 def _children(element: etree._Element, name: str) -> Iterable[etree._Element]:
@@ -217,7 +220,12 @@ def _first_text(element: etree._Element, *path: str) -> str:
     current: etree._Element | None = element
     for name in path:
         current = next(iter(_children(current, name)), None) if current is not None else None
-    return clean_text(current.text or "") if current is not None else ""
+    if current is None:
+        return ""
+    try:
+        return clean_text(current.text or "")
+    except ValueError:  # recover mode keeps text lxml then cannot decode (`&#xD800;`)
+        return ""
 
 
 def parse_w3c_date(value: str, now: datetime) -> datetime | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -184,7 +184,11 @@ class Pipeline:
         with self.db.session() as session:
             seen = known_entry_keys(session, state.id, (e.key for e in parsed.entries))
         fresh = [e for e in parsed.entries if e.key not in seen]
-        fresh = fresh[: self.config.fetch.max_articles_per_source]
+        if len(fresh) > self.config.fetch.max_articles_per_source:
+            fresh = fresh[: self.config.fetch.max_articles_per_source]
+            # The entries left for later must not hide behind a 304: store no validators,
+            # so the next poll fetches the document again (FAULTS: no ETag past them).
+            result = replace(result, etag=None, last_modified=None)
         with self.db.session() as session:
             stored = known_canonical_urls(
                 session, (ingest.entry_canonical(e) for e in fresh if e.url)

@@ -19,6 +19,7 @@ are instead joined to their story by `watcher.stories`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
@@ -59,6 +60,8 @@ TRACKING_PARAMETERS = frozenset(
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_", "at_", "oly_")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_CANONICAL_CHARS = 2000  # articles.canonical_url; longer URLs are cut and hashed
+MAX_HOST_CHARS = 253  # the longest DNS name (articles.outlet holds 255)
 _HOST_PREFIXES = ("www.", "m.", "amp.", "mobile.")
 _GENERIC_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "ne", "or", "go"})
 _PERCENT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
@@ -76,8 +79,16 @@ def canonical_url(url: str, page_canonical: str | None = None) -> str:
     if page_canonical:
         claimed = _normalise(page_canonical.strip())
         if claimed is not None and own is not None and _acceptable(own, claimed):
-            return urlunsplit(claimed)
-    return urlunsplit(own) if own is not None else url.strip()
+            return _bounded(urlunsplit(claimed))
+    return _bounded(urlunsplit(own) if own is not None else url.strip())
+
+
+def _bounded(url: str) -> str:
+    """`url`, or its first part plus a hash when longer than the column that stores it."""
+    if len(url) <= MAX_CANONICAL_CHARS:
+        return url
+    digest = hashlib.sha256(url.encode("utf-8", errors="replace")).hexdigest()
+    return f"{url[: MAX_CANONICAL_CHARS - 80]}#sha256={digest}"
 
 
 def host_of(url: str) -> str:
@@ -86,7 +97,8 @@ def host_of(url: str) -> str:
         host = urlsplit(url.strip()).hostname or ""
     except ValueError:
         return ""
-    return _host(host)
+    host = _host(host)
+    return host if len(host) <= MAX_HOST_CHARS else ""  # not a DNS name; fits the column
 
 
 def _normalise(url: str) -> SplitResult | None:

@@ -7,8 +7,10 @@ migration; every command that touches the database goes through it.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from watcher.errors import StorageError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # wait this long for another writer before "database is locked"
+BUSY_TIMEOUT_ENV = "WATCHER_SQLITE_BUSY_TIMEOUT_MS"  # overrides it (the lock tests wait less)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
@@ -41,18 +44,27 @@ def create_db_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_pre_ping=True
-        )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        busy_ms = sqlite_busy_timeout_ms()
+        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000}, pool_pre_ping=True)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_busy_timeout_ms() -> int:
+    """`SQLITE_BUSY_TIMEOUT_MS`, or a positive whole number of ms from `BUSY_TIMEOUT_ENV`."""
+    raw = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return SQLITE_BUSY_TIMEOUT_MS
+    if not raw.isdigit() or int(raw) <= 0:
+        raise StorageError(f"{BUSY_TIMEOUT_ENV}: expected a positive number of ms, got {raw!r}")
+    return int(raw)
+
+
+def _sqlite_pragmas(busy_ms: int, dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across app crashes
     cursor.close()
