@@ -377,6 +377,11 @@ DIAGNOSIS = (
     "attempt; and a time window on the story index (load and keep only recent "
     "fingerprints, evict older ones with `StoryIndex.remove`) so memory stays bounded by "
     "the articles per window rather than by all articles ever stored.",
+    "",
+    "With the first two fixes applied to a scratch copy of the code (not to the product), "
+    "the same soak measured a 329 MB peak and +2.7 MB per 1,000 articles (+0.0 in the "
+    "other processes) on 2026-11-21: what is left is the story index itself, about 2.5 KB "
+    "per article, which only a window bounds.",
 )
 
 

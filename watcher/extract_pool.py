@@ -172,6 +172,12 @@ class ExtractorPool:
     async def extract(self, body: bytes, *, url: str, content_type: str) -> Extraction:
         """Extract one page in a worker, within the deadline."""
         page = PageInput(body, url, content_type)
+        try:
+            return await self._extract(page)
+        finally:
+            self._last_generation.pop(id(page), None)  # else one entry per page, forever
+
+    async def _extract(self, page: PageInput) -> Extraction:
         slots, alone = self._async_primitives()
         while True:
             async with slots:

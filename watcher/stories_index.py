@@ -17,7 +17,6 @@ class PersistentStories:
     """Near-duplicate lookup over every stored article, plus the ones being saved."""
 
     def __init__(self, rows: list[tuple[int, int, bytes]]) -> None:
-        self._rows = rows
         self._index = StoryIndex()
         self._pending: list[SavedArticle] = []
         for article_id, story_id, data in rows:
@@ -43,13 +42,15 @@ class PersistentStories:
             self._pending.append(saved)
 
     def commit_pending(self) -> None:
-        for saved in self._pending:
-            assert saved.fingerprint is not None
-            self._rows.append((saved.article_id, saved.story_id, saved.fingerprint))
+        """The transaction committed: its articles stay findable."""
         self._pending.clear()
 
     def forget_pending(self) -> None:
-        """The transaction rolled back: rebuild from what is really stored."""
-        if self._pending:
-            self._pending.clear()
-            self.__init__(self._rows)  # type: ignore[misc]
+        """The transaction rolled back: its articles were never stored, so they go.
+
+        `remember` sees only newly inserted ids, so removing them leaves exactly
+        the committed articles (what a rebuild from the database would give).
+        """
+        for saved in self._pending:
+            self._index.remove(saved.article_id)
+        self._pending.clear()
