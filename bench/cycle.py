@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from bench.newsite import PAGE_TEMPLATE
 from bench.report import BenchReport, Row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,17 +46,6 @@ TARGET_304_S = 3.0
 SEED = 20261116
 
 _SYLLABLES = [c + v for c in "bcdfghklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>{title} - Bench Gazette</title>
-<meta name="description" content="{lede}"></head><body>
-<header><nav><a href="/">Home</a> <a href="/world">World</a> <a href="/business">Business</a>
-<a href="/sport">Sport</a> <a href="/subscribe">Subscribe</a></nav></header>
-<div class="cookie">This site uses cookies to improve your experience.</div>
-<main><article><h1>{title}</h1><p class="byline">By {author} | {date}</p>
-{body}</article></main>
-<aside><h3>Most read</h3><ul>{related}</ul></aside>
-<footer><p>Bench Gazette Ltd. All rights reserved.</p><a href="/privacy">Privacy</a>
-<a href="/terms">Terms</a></footer></body></html>"""
 
 
 def _words(rng: random.Random, count: int) -> list[str]:
@@ -88,7 +78,8 @@ def _article(rng: random.Random, n: int, vocab: list[str]) -> tuple[str, str, st
     related = "".join(
         f'<li><a href="/r/{n}/{i}">{next(words)} {next(words)}</a></li>' for i in range(5)
     )
-    page = _PAGE.format(
+    page = PAGE_TEMPLATE.format(
+        lang="en",
         title=html.escape(title),
         lede=html.escape(lede),
         author=next(words).capitalize(),

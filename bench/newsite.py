@@ -202,7 +202,7 @@ class Generator:
             f"{html.escape(rng.choice(self.vocab))} {html.escape(rng.choice(self.vocab))}</a></li>"
             for i in range(5)
         )
-        page = _PAGE.format(
+        page = PAGE_TEMPLATE.format(
             lang="ja" if japanese else "en",
             title=html.escape(title),
             lede=html.escape(lede),
@@ -265,7 +265,7 @@ class Generator:
         ).encode()
 
 
-_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+PAGE_TEMPLATE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <title>{title} - Bench Gazette</title>
 <meta name="description" content="{lede}"></head><body>
 <header><nav><a href="/">Home</a> <a href="/world">World</a> <a href="/business">Business</a>
