@@ -8,7 +8,8 @@ run, `trafilatura.fetch_url` downloads the page (trafilatura's own urllib3
 downloader) and `trafilatura.extract` takes the text with its default
 options; then every rule is tested on its own with regular expressions (the
 default rules from `rules/`, one regex per term, each rule's Boolean tree
-walked separately: `bench.naive.NaiveMatcher`). Everything is sequential, in
+walked separately, the same rule semantics as watcher's matcher:
+`bench.naive.NaiveMatcher`). Everything is sequential, in
 one process; nothing is stored but a JSON list of the hits.
 
 What it leaves out, as such scripts do: no conditional requests, no
