@@ -21,10 +21,12 @@ from watcher.alerts.blocks import (
     build_alert,
     build_burst_notice,
     build_digest,
+    build_ops_notice,
     build_thread_reply,
     payload_size,
 )
 from watcher.model import AlertMessage, Hit, TermMatch
+from watcher.store.route_messages import OpsNotice
 
 GOLDEN = Path(__file__).parent / "golden" / "slack"
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
@@ -199,6 +201,15 @@ def _case_burst() -> SlackPayload:
     return build_burst_notice("pillar2-japan", 20, timedelta(hours=1), rule_names=NAMES)
 
 
+def _case_ops_unhealthy() -> SlackPayload:
+    notice = OpsNotice(
+        id=12, route="#ops", reason="unhealthy", source="Example <Wire> & Co",
+        url="https://news.example.org/feed.xml", outcome="http_error", error="HTTP 503 <html>",
+        count=5, since=NOW - timedelta(hours=2, minutes=30), raised_at=NOW,
+    )  # fmt: skip
+    return build_ops_notice(notice, now=NOW)
+
+
 def _case_degraded() -> SlackPayload:
     return _case_several_rules().degraded()
 
@@ -232,6 +243,10 @@ CASES: dict[str, tuple[str, Callable[[], SlackPayload]]] = {
     "thread_reply": ("A later article of the story, posted in its thread.", _case_thread_reply),
     "digest": ("Stories since the last digest grouped by rule, copies counted.", _case_digest),
     "burst_notice": ("A rule went over its alert budget.", _case_burst),
+    "ops_unhealthy": (
+        "A feed failed N polls in a row: the operator's notice, feed text escaped.",
+        _case_ops_unhealthy,
+    ),
     "alert_degraded": (
         "The text-only form posted once after invalid_blocks/msg_too_long.",
         _case_degraded,

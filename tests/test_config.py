@@ -78,6 +78,35 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ),
         ("[[sources]]\nname = 'a'\nurl = 'https://x'\ninclude = ['(']\n", "include pattern '('"),
         ("[fetch\n", "line 1"),
+        ("[alerts]\nops_route = 'ops channel'\n", "ops_route must be a channel like"),
+        (
+            "[alerts]\nops_route = 7\n",
+            "[alerts] ops_route must be a channel like '#watcher-ops', got 7",
+        ),
+        ("[alerts]\ndefault_route = []\n", "ops_route is required when default_route is empty"),
+        (
+            "[alerts]\nunhealthy_after = 0\n",
+            "[alerts] unhealthy_after must be a positive number of polls, got 0",
+        ),
+        (
+            "[alerts]\nunhealthy_after = 'five'\n",
+            "unhealthy_after must be a positive number of polls, got 'five'",
+        ),
+        (
+            "[alerts]\nempty_after = true\n",
+            "[alerts] empty_after must be a positive number of polls, got True",
+        ),
+        ("[alerts]\nempty_after = -2\n", "empty_after must be a positive number of polls, got -2"),
+        (
+            "[fetch]\nallowed_networks = ['10.1.0.0/16', '10.300.0.0/16']\n",
+            "allowed_networks: '10.300.0.0/16' is not a network",
+        ),
+        (
+            "[fetch]\nallowed_networks = ['intranet']\n",
+            "allowed_networks: 'intranet' is not a network",
+        ),
+        ("[fetch]\nallowed_networks = [10]\n", "allowed_networks: 10 is not a network"),
+        ("[fetch]\nallowed_networks = '10.0.0.0/8'\n", "allowed_networks must be a list like"),
     ],
 )
 def test_invalid_config_names_the_file_and_the_offending_value(
@@ -111,3 +140,25 @@ def test_an_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
 def test_durations(value: object, expected: timedelta) -> None:
     """Durations accept s/m/h/d/w suffixes or plain seconds."""
     assert parse_duration(value) == expected
+
+
+def test_ops_alert_settings_default_to_the_first_default_route(tmp_path: Path) -> None:
+    """Without `ops_route` ops alerts go to the first default route; thresholds are 5 and 3."""
+    path = tmp_path / "w.toml"
+    path.write_text('[alerts]\ndefault_route = ["#news", "#more"]\n')
+    alerts = load_config(path, {}).alerts
+    assert (alerts.ops_route, alerts.unhealthy_after, alerts.empty_after) == ("#news", 5, 3)
+
+
+def test_ops_alert_settings_and_allowed_networks_are_read(tmp_path: Path) -> None:
+    """`ops_route`, the thresholds and `allowed_networks` (host bits allowed) come from the file."""
+    path = tmp_path / "w.toml"
+    path.write_text(
+        '[fetch]\nallowed_networks = ["10.1.0.0/16", "192.168.7.9/24", "fd00::/8"]\n'
+        '[alerts]\nops_route = "#watcher-ops"\nunhealthy_after = 8\nempty_after = 2\n'
+    )
+    config = load_config(path, {})
+    assert config.fetch.allowed_networks == ("10.1.0.0/16", "192.168.7.9/24", "fd00::/8")
+    alerts = config.alerts
+    assert (alerts.ops_route, alerts.unhealthy_after, alerts.empty_after) == ("#watcher-ops", 8, 2)
+    assert load_config(ROOT / "watcher.toml", {}).fetch.allowed_networks == ()

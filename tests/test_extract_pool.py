@@ -10,8 +10,16 @@ import time
 import pytest
 
 from tests.test_extract import ARTICLE_EN, article_page
-from watcher.extract import ExtractOptions, ExtractorPool, PageInput, PoolSettings, extract_page
+from watcher.extract import (
+    ExtractOptions,
+    ExtractorPool,
+    PageInput,
+    PoolSettings,
+    extract_article,
+    extract_page,
+)
 from watcher.model import Extraction, ExtractionStatus
+from watcher.stories import fingerprint
 
 PAGE = article_page(ARTICLE_EN).encode()
 FAST = PoolSettings(workers=2, deadline=0.5, grace=1.5, max_tasks_per_child=3)
@@ -38,7 +46,7 @@ def ok(result: Extraction) -> bool:
 
 
 def test_extract_many_matches_in_process_extraction() -> None:
-    """Pages extracted in the workers equal extract_page in this process, in input order."""
+    """Pages extracted in the workers equal extract_article in this process, in input order."""
     pages = [
         PageInput(PAGE, "https://e.com/1", "text/html"),
         PageInput(b"%PDF-1.4", "https://e.com/2", "application/pdf"),
@@ -46,8 +54,20 @@ def test_extract_many_matches_in_process_extraction() -> None:
     ]
     with ExtractorPool(PoolSettings(workers=2)) as pool:
         results = pool.extract_many(pages)
-    assert results == [extract_page(p.body, url=p.url, content_type=p.content_type) for p in pages]
+    here = [extract_article(p.body, url=p.url, content_type=p.content_type) for p in pages]
+    assert results == here
     assert [r.status for r in results] == ["ok", "skipped", "ok"]
+
+
+def test_workers_fingerprint_the_text() -> None:
+    """An extracted page comes back with the story fingerprint of its text."""
+    with ExtractorPool(PoolSettings(workers=1)) as pool:
+        [result] = pool.extract_many([PageInput(PAGE, "https://e.com/1", "text/html")])
+    assert result.page is not None
+    assert result.page.fingerprint == fingerprint(result.page.text).to_bytes()
+    plain = extract_page(PAGE, url="https://e.com/1", content_type="text/html")
+    assert plain.page is not None
+    assert plain.page.fingerprint is None
 
 
 def test_async_extract() -> None:

@@ -12,6 +12,7 @@ When no config file exists, the embedded default applies: SQLite under
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -58,6 +59,9 @@ class FetchConfig:
     retries: int = 2  # extra attempts on 5xx and timeouts
     max_articles_per_source: int = 50  # new entries taken from one feed per poll
     user_agent: str = ""  # empty: watcher/<version> with the project URL
+    # Private networks sources and articles may use although `allow_private_addresses`
+    # is false (an intranet feed), as CIDR strings like "10.1.0.0/16".
+    allowed_networks: tuple[str, ...] = ()
 
 
 ROUTE_MODES = ("instant", "digest")
@@ -87,6 +91,12 @@ class AlertsConfig:
     budget_window: timedelta = timedelta(hours=1)
     # Per-route settings, `[alerts.routes."#chan"]`; a route not listed is instant.
     routes: tuple[tuple[str, RouteConfig], ...] = ()
+    # Operator alerts about the feeds themselves (FAULTS rows 1 and 16): where they go,
+    # after how many consecutive failed polls a source is "unhealthy", and after how
+    # many consecutive successful polls with an empty document it is "empty".
+    ops_route: str = "#aukus-alerts"  # in a file: defaults to the first default_route
+    unhealthy_after: int = 5
+    empty_after: int = 3
 
     def route(self, channel: str) -> RouteConfig:
         """The settings of `channel`: its own table, else instant with the budget window."""
@@ -126,9 +136,12 @@ class Config:
     alerts: AlertsConfig = AlertsConfig()
     slack: SlackConfig = SlackConfig()
     sources: tuple[SourceSpec, ...] = ()
+    # `[stories] window`: how long after an article's first sighting a copy may still
+    # join its story (see `watcher.stories_index`); it also bounds the index's memory.
+    story_window: timedelta = timedelta(days=7)
 
 
-_TOP_KEYS = {"database", "fetch", "rules", "web", "alerts", "sources"}
+_TOP_KEYS = {"database", "fetch", "rules", "web", "alerts", "stories", "sources"}
 _SOURCE_KEYS = {"name", "url", "kind", "interval", "enabled", "headers", "include", "exclude"}
 
 
@@ -174,6 +187,11 @@ def _build(data: dict[str, Any], path: Path | None, environ: Mapping[str, str]) 
     if rules_dir_value and "WATCHER_RULES_DIR" not in environ and not rules_dir.is_absolute():
         rules_dir = base_dir / rules_dir
     listen = environ.get("WATCHER_LISTEN") or str(web.get("listen", Config.listen))
+    stories = _table(data, "stories", where)
+    if set(stories) - {"window"}:
+        extra = ", ".join(sorted(set(stories) - {"window"}))
+        raise ConfigError(f"{where}: [stories] unknown key(s): {extra}")
+    story_window = parse_duration(stories.get("window", "7d"), where=f"{where}: [stories] window")
     return Config(
         path=path,
         database_url=database_url,
@@ -187,6 +205,7 @@ def _build(data: dict[str, Any], path: Path | None, environ: Mapping[str, str]) 
             base_url=environ.get("WATCHER_SLACK_BASE_URL") or None,
         ),
         sources=_sources(data.get("sources", []), where),
+        story_window=story_window,
     )
 
 
@@ -205,6 +224,9 @@ def _fetch(table: dict[str, Any], where: str) -> FetchConfig:
         raise ConfigError(f"{where}: [fetch] unknown key(s): {', '.join(sorted(unknown))}")
     values: dict[str, Any] = {}
     for key, raw in table.items():
+        if key == "allowed_networks":
+            values[key] = _networks(raw, where)
+            continue
         expected = type(getattr(defaults, key))
         value = raw
         if expected is float and isinstance(raw, int) and not isinstance(raw, bool):
@@ -217,8 +239,34 @@ def _fetch(table: dict[str, Any], where: str) -> FetchConfig:
     return FetchConfig(**values)
 
 
+def _networks(raw: object, where: str) -> tuple[str, ...]:
+    """`[fetch] allowed_networks`: CIDR strings, each checked (host bits may be set)."""
+    if not isinstance(raw, list):
+        raise ConfigError(
+            f'{where}: [fetch] allowed_networks must be a list like ["10.1.0.0/16"], got {raw!r}'
+        )
+    for value in raw:
+        try:
+            if not isinstance(value, str):
+                raise TypeError
+            ipaddress.ip_network(value.strip(), strict=False)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{where}: [fetch] allowed_networks: {value!r} is not a network "
+                "like '10.1.0.0/16' or 'fd00::/8'"
+            ) from None
+    return tuple(value.strip() for value in raw)
+
+
+_ALERTS_KEYS = {
+    "default_route", "budget", "budget_window", "routes", "ops_route", "unhealthy_after",
+    "empty_after",
+}  # fmt: skip
+_ROUTE = re.compile(r"[#@]?[A-Za-z0-9][A-Za-z0-9._-]*")  # as rules' `route` accepts
+
+
 def _alerts(table: dict[str, Any], where: str) -> AlertsConfig:
-    unknown = set(table) - {"default_route", "budget", "budget_window", "routes"}
+    unknown = set(table) - _ALERTS_KEYS
     if unknown:
         raise ConfigError(f"{where}: [alerts] unknown key(s): {', '.join(sorted(unknown))}")
     route = table.get("default_route", list(AlertsConfig.default_route))
@@ -232,12 +280,32 @@ def _alerts(table: dict[str, Any], where: str) -> AlertsConfig:
     window = parse_duration(
         table.get("budget_window", "1h"), where=f"{where}: [alerts] budget_window"
     )
+    if "ops_route" not in table and not route:
+        raise ConfigError(f"{where}: [alerts] ops_route is required when default_route is empty")
+    ops_route = table.get("ops_route", route[0] if route else "")
+    if not isinstance(ops_route, str) or not _ROUTE.fullmatch(ops_route):
+        raise ConfigError(
+            f"{where}: [alerts] ops_route must be a channel like '#watcher-ops', got {ops_route!r}"
+        )
     return AlertsConfig(
         default_route=tuple(route),
         budget=budget,
         budget_window=window,
         routes=_routes(table.get("routes", {}), window, where),
+        ops_route=ops_route,
+        unhealthy_after=_count(table, "unhealthy_after", AlertsConfig.unhealthy_after, where),
+        empty_after=_count(table, "empty_after", AlertsConfig.empty_after, where),
     )
+
+
+def _count(table: dict[str, Any], key: str, default: int, where: str) -> int:
+    """A positive whole number of polls from `[alerts]`."""
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(
+            f"{where}: [alerts] {key} must be a positive number of polls, got {value!r}"
+        )
+    return value
 
 
 def _routes(raw: object, window: timedelta, where: str) -> tuple[tuple[str, RouteConfig], ...]:

@@ -54,11 +54,19 @@ import structlog
 from aiohttp import web
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.app import App, build_app
 from watcher.config import Config, parse_duration
 from watcher.errors import ConfigError
-from watcher.health import HealthReport, assess, database_error_async, off_loop
+from watcher.health import (
+    DB_CHECK_TIMEOUT,
+    HealthReport,
+    assess,
+    database_error_async,
+    off_loop,
+    source_alerts,
+)
 from watcher.metrics import METRICS, record_cycle
 from watcher.reload import Reloader, config_loader
 from watcher.store.retention import prune_articles
@@ -220,17 +228,26 @@ class Daemon:
     async def health(self) -> HealthReport:
         """The `/healthz` verdict."""
         scheduler = self._scheduler
+        database_error = await database_error_async(self.app.db)
+        details: dict[str, object] = {
+            "cycles": self.cycles,
+            "last_cycle_at": self.last_cycle_at.isoformat() if self.last_cycle_at else None,
+            "rules": len(self.app.rules.current().rules),
+            "sources": len([s for s in self.app.config.sources if s.enabled]),
+            "alerts": self.app.config.slack.mode,
+        }
+        if database_error is None:
+            # Informational: the sources with an ops alert raised. A failure here is left
+            # to the database check above, which speaks for the database.
+            with contextlib.suppress(TimeoutError, SQLAlchemyError):
+                details["source_alerts"] = await off_loop(
+                    lambda: source_alerts(self.app.db), timeout=DB_CHECK_TIMEOUT
+                )
         return assess(
             scheduler_running=bool(scheduler and scheduler.running) and not self.stopping.is_set(),
-            database_error=await database_error_async(self.app.db),
+            database_error=database_error,
             delivery_error=self.app.dispatcher.auth_error,
-            details={
-                "cycles": self.cycles,
-                "last_cycle_at": self.last_cycle_at.isoformat() if self.last_cycle_at else None,
-                "rules": len(self.app.rules.current().rules),
-                "sources": len([s for s in self.app.config.sources if s.enabled]),
-                "alerts": self.app.config.slack.mode,
-            },
+            details=details,
         )
 
     # --- running -----------------------------------------------------------------------

@@ -1,11 +1,15 @@
-"""Run `extract_page` in worker processes, with a per-page deadline and recovery.
+"""Run `extract_article` in worker processes, with a per-page deadline and recovery.
 
 Why processes: trafilatura in threads can segfault (lxml; trafilatura issue
 840), its caches grow about 1 MB per page (issue 216) and some pages run for
 minutes (issue 704). So:
 
-* workers are recycled after `max_tasks_per_child` pages and call
-  `trafilatura.meta.reset_caches()` every `RESET_CACHES_EVERY` pages;
+* workers call `trafilatura.meta.reset_caches()` every `RESET_CACHES_EVERY`
+  pages, and the pool is recycled after `max_tasks_per_child` pages per
+  worker: new pages go to a fresh pool while the old one finishes what it
+  has and exits. (Not ProcessPoolExecutor's own `max_tasks_per_child`: on
+  CPython 3.11-3.13 a worker that retires while pages are queued may never
+  be replaced and the queue hangs, cpython issue 115634.);
 * a page has a *soft* deadline inside the worker (SIGALRM raises out of
   trafilatura; the worker lives on) and a *hard* deadline in the parent
   (soft + grace): past it the pool is killed and replaced, so a worker stuck
@@ -16,10 +20,13 @@ minutes (issue 704). So:
   time, alone, so the page that kills its worker again is `FAILED` "worker
   crashed" and its neighbours succeed.
 
-At most `workers` pages are in flight at once, so a page's deadline starts
-when it starts running, not while it waits in a queue. (That also keeps clear
-of CPython 3.11's deadlock with `max_tasks_per_child` and a deep queue, which
-we reproduced with `executor.map`.) Workers come from the 'forkserver' start
+At most `workers x (1 + queued_per_worker)` pages are in flight: one
+running in each worker and `queued_per_worker` waiting, so a worker starts
+its next page without waiting for the round trip through the parent (with
+one page per worker, the workers of a full cycle sat idle most of the
+time). A waiting page runs once a page ahead of it finishes, which the soft
+deadline bounds, so the hard deadline counts one soft deadline per page
+that can be ahead of it. Workers come from the 'forkserver' start
 method: fork is unsafe in a process with asyncio and resolver threads, and
 `max_tasks_per_child` refuses it.
 """
@@ -30,6 +37,7 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -40,15 +48,21 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Protocol
 
-from watcher.extract import DEFAULT_OPTIONS, ExtractOptions, extract_page
+from watcher.extract import DEFAULT_OPTIONS, ExtractOptions, extract_article
 from watcher.model import Extraction, ExtractionStatus
 
 RESET_CACHES_EVERY = 50  # pages; trafilatura's caches grow ~1 MB per page
+# The GIL switch interval this process uses once it has a pool (CPython's default is
+# 5 ms). The executor's manager and queue-feeder threads take the GIL whenever the
+# event loop's thread makes a system call (each submit writes to a wake-up pipe) and
+# keep it for up to the interval: with the default, the profiled full cycle spent
+# 3.7 ms of every page's submit waiting to get the GIL back.
+SWITCH_INTERVAL = 0.0005
 _SUBMIT_ATTEMPTS = 3  # a pool that breaks between creation and submit is replaced this often
 
 
 class PageTask(Protocol):
-    """The work a pool runs: `extract_page`, or a stand-in with the same shape."""
+    """The work a pool runs: `extract_article`, or a stand-in with the same shape."""
 
     def __call__(
         self, body: bytes, *, url: str, content_type: str, options: ExtractOptions
@@ -71,8 +85,14 @@ class PoolSettings:
     workers: int = max(1, min(os.cpu_count() or 1, 8))
     deadline: float = 20.0  # seconds of extraction per page (soft, inside the worker)
     grace: float = 10.0  # more seconds before the parent kills the pool (hard deadline)
-    max_tasks_per_child: int = 200
+    max_tasks_per_child: int = 200  # pages per worker before the pool is replaced
     start_method: str = "forkserver"
+    queued_per_worker: int = 1  # pages waiting for each worker beyond the one it runs
+
+    @property
+    def in_flight(self) -> int:
+        """How many pages may be submitted and not yet finished."""
+        return self.workers * (1 + self.queued_per_worker)
 
 
 class _Deadline(BaseException):
@@ -135,7 +155,7 @@ class ExtractorPool:
         settings: PoolSettings | None = None,
         *,
         options: ExtractOptions = DEFAULT_OPTIONS,
-        task: PageTask = extract_page,
+        task: PageTask = extract_article,
     ) -> None:
         self.settings = settings or PoolSettings()
         self.options = options
@@ -143,6 +163,8 @@ class ExtractorPool:
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._generation = 0
+        self._submitted = 0  # pages submitted to the current pool
+        self._retired: dict[int, ProcessPoolExecutor] = {}  # generation -> pool finishing up
         self._async: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, asyncio.Lock] | None = None
         self._deadline_kills: set[int] = set()  # pool generations killed for a deadline
         self._last_generation: dict[int, int] = {}  # id(page) -> generation (async retries)
@@ -164,6 +186,10 @@ class ExtractorPool:
         """Stop the workers; a worker that is stuck is killed, not waited for."""
         with self._lock:
             executor, self._executor = self._executor, None
+            retired = list(self._retired.values())
+            self._retired.clear()
+        for old in retired:
+            _kill(old)
         if executor is not None:
             _kill(executor, patience=2.0)
 
@@ -189,12 +215,12 @@ class ExtractorPool:
         # A worker died while this page was in flight: retry it alone, so a page that
         # kills its worker fails by itself and the pages beside it succeed.
         async with alone:
-            for _ in range(self.settings.workers):
+            for _ in range(self.settings.in_flight):
                 await slots.acquire()
             try:
                 result = await self._attempt(page)
             finally:
-                for _ in range(self.settings.workers):
+                for _ in range(self.settings.in_flight):
                     slots.release()
         return result if result is not None else _failed("worker crashed")
 
@@ -221,7 +247,7 @@ class ExtractorPool:
         # asyncio primitives belong to one loop; tests and CLIs may run several loops in turn.
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
-            self._async = (loop, asyncio.Semaphore(self.settings.workers), asyncio.Lock())
+            self._async = (loop, asyncio.Semaphore(self.settings.in_flight), asyncio.Lock())
         return self._async[1], self._async[2]
 
     # -- sync --------------------------------------------------------------------------
@@ -256,13 +282,16 @@ class ExtractorPool:
             now = time.monotonic()
             expired = [f for f, (_, s, _, _) in running.items() if now - s >= self._hard_deadline]
             if expired:
-                self._replace(running[expired[0]][3], deadline=True)
+                killed = {running[future][3] for future in expired}
+                for generation in killed:
+                    self._replace(generation, deadline=True)
                 for future in expired:
                     results[running.pop(future)[0]] = _failed(self._deadline_reason)
-                # The rest ran on the killed pool through no fault of their own: start again.
-                for future, (index, _s, alone, _g) in list(running.items()):
-                    del running[future]
-                    (suspects if alone else queue).appendleft(index)
+                # The rest that ran on a killed pool did nothing wrong: start them again.
+                for future, (index, _s, alone, generation) in list(running.items()):
+                    if generation in killed:
+                        del running[future]
+                        (suspects if alone else queue).appendleft(index)
         return [r if r is not None else _failed("lost") for r in results]
 
     def _fill(
@@ -279,7 +308,7 @@ class ExtractorPool:
                 future, generation = self._submit(pages[index])
                 running[future] = (index, time.monotonic(), True, generation)
             return
-        while queue and len(running) < self.settings.workers:
+        while queue and len(running) < self.settings.in_flight:
             index = queue.popleft()
             future, generation = self._submit(pages[index])
             running[future] = (index, time.monotonic(), False, generation)
@@ -298,7 +327,9 @@ class ExtractorPool:
 
     @property
     def _hard_deadline(self) -> float:
-        return self.settings.deadline + self.settings.grace
+        # From submit: up to `queued_per_worker` pages ahead, each within its soft deadline.
+        ahead = self.settings.queued_per_worker
+        return self.settings.deadline * (1 + ahead) + self.settings.grace
 
     @property
     def _deadline_reason(self) -> str:
@@ -314,33 +345,60 @@ class ExtractorPool:
             except (BrokenProcessPool, RuntimeError):  # broken or shut down under us
                 self._replace(generation)
                 continue
+            with self._lock:
+                if generation == self._generation:
+                    self._submitted += 1
             return future, generation
         raise RuntimeError("cannot start extraction workers")
 
     def _current(self) -> tuple[ProcessPoolExecutor, int]:
         with self._lock:
+            recycle_after = self.settings.max_tasks_per_child * self.settings.workers
+            if self._executor is not None and self._submitted >= recycle_after:
+                self._retire()
             if self._executor is None:
+                if sys.getswitchinterval() > SWITCH_INTERVAL:
+                    sys.setswitchinterval(SWITCH_INTERVAL)
                 context = multiprocessing.get_context(self.settings.start_method)
                 if self.settings.start_method == "forkserver":
                     # Workers fork from a server that has imported trafilatura once.
-                    context.set_forkserver_preload(["watcher.extract", "trafilatura"])
+                    context.set_forkserver_preload(
+                        ["watcher.extract", "watcher.stories", "trafilatura", "datasketch"]
+                    )
                 self._executor = ProcessPoolExecutor(
                     max_workers=self.settings.workers,
                     mp_context=context,
                     initializer=_init_worker,
-                    max_tasks_per_child=self.settings.max_tasks_per_child,
                 )
                 self._generation += 1
+                self._submitted = 0
             return self._executor, self._generation
 
+    def _retire(self) -> None:
+        """Hold the lock. New pages go to a new pool; this one finishes its pages and exits."""
+        executor, generation = self._executor, self._generation
+        assert executor is not None
+        self._executor = None
+        self._retired[generation] = executor
+
+        def drain() -> None:
+            executor.shutdown(wait=True)
+            with self._lock:
+                self._retired.pop(generation, None)
+
+        threading.Thread(target=drain, name="extract-pool-retire", daemon=True).start()
+
     def _replace(self, generation: int, *, deadline: bool = False) -> None:
-        """Kill the pool of `generation` unless it was already replaced."""
+        """Kill the pool of `generation` (current or retiring) unless it is gone already."""
         with self._lock:
-            if generation != self._generation or self._executor is None:
+            if generation == self._generation and self._executor is not None:
+                executor, self._executor = self._executor, None
+            elif generation in self._retired:
+                executor = self._retired.pop(generation)
+            else:
                 return
             if deadline:
                 self._deadline_kills.add(generation)
-            executor, self._executor = self._executor, None
             self.restarts += 1
         _kill(executor)
 

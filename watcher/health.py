@@ -4,7 +4,8 @@ The daemon is healthy when its scheduler runs, the database answers a
 trivial query, and alert delivery is not stopped by an authentication
 error (a revoked token stops every send until the operator fixes it, so it
 must be loud). Anything else is worth a log line or a metric, not a
-container restart.
+container restart: sources with a raised ops alert (`source_alerts`) are
+listed in the details, never a reason to be unhealthy.
 
 `probe(url)` is the container's HEALTHCHECK: one GET with a short timeout,
 the daemon's JSON reason on failure.
@@ -24,12 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.config import DEFAULT_CONFIG_PATH, Config, load_config
 from watcher.errors import ConfigError
 from watcher.store.db import Database
+from watcher.store.models import SourceRow
 
 T = TypeVar("T")
 
@@ -86,6 +88,25 @@ def database_error(db: Database) -> str | None:
         message = str(orig if orig is not None else exc).strip().splitlines()
         return f"{type(orig or exc).__name__}: {message[0] if message else 'unavailable'}"
     return None
+
+
+def source_alerts(db: Database) -> dict[str, list[str]]:
+    """Enabled sources with a raised ops alert, by kind, for `/healthz` details.
+
+    `{"unhealthy": [names], "empty": [names]}`. Informational only: a broken
+    feed is the operator's to fix (the ops route was told), never a reason to
+    restart the container, so it does not change the verdict.
+    """
+    with db.session() as session:
+        rows = session.execute(
+            select(SourceRow.name, SourceRow.unhealthy_at, SourceRow.empty_at)
+            .where(SourceRow.enabled.is_(True))
+            .order_by(SourceRow.name)
+        ).all()
+    return {
+        "unhealthy": [name for name, unhealthy, _empty in rows if unhealthy is not None],
+        "empty": [name for name, _unhealthy, empty in rows if empty is not None],
+    }
 
 
 async def off_loop(fn: Callable[[], T], *, timeout: float | None = None) -> T:

@@ -41,6 +41,7 @@ def fetch_settings(cfg: FetchConfig) -> FetchSettings:
         user_agent=cfg.user_agent or f"watcher/{__version__} (+{PROJECT_URL})",
         per_host=cfg.per_host,
         allow_private_addresses=cfg.allow_private_addresses,
+        allowed_networks=cfg.allowed_networks,
     )
 
 
@@ -88,19 +89,22 @@ async def process_entry(
     title, text = entry.title, entry.summary
     author = language = None
     published = entry.published
+    found_fp: bytes | None = None
     if extraction.status is ExtractionStatus.OK and extraction.page is not None:
         found = extraction.page
         title = entry.title or found.title
         text = found.text
         author, language = found.author, found.language
         published = published or found.published
+        found_fp = found.fingerprint
         canonical = canonical_url(url, found.canonical_url)
         if canonical in stored:
             return _existing(entry, canonical)
     outlet = host_of(url) if url else ""
     doc = Document(title=title, text=text, source=outlet, url=url)
     hits = tuple(rules.match(doc))
-    fp = fingerprint(text)
+    if found_fp is None:  # not extracted (a worker computes it for extracted pages)
+        found_fp = fingerprint(text).to_bytes()
     return ArticleRecord(
         entry=entry,
         url=url,
@@ -113,7 +117,7 @@ async def process_entry(
         extraction=extraction.status,
         extraction_reason=extraction.reason,
         content_hash=content_hash(title, text),
-        fingerprint=fp.to_bytes() if fp is not None else None,
+        fingerprint=found_fp,
         author=author,
         language=language,
         hits=hits,

@@ -120,6 +120,9 @@ class ExtractedPage:
     author: str | None = None
     language: str | None = None
     canonical_url: str | None = None
+    # `stories.Fingerprint.to_bytes()` of `text`, when the worker that extracted
+    # the page computed it (both are CPU work, so both happen off the main process).
+    fingerprint: bytes | None = None
 
 
 @dataclass(frozen=True)

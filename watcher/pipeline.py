@@ -28,7 +28,13 @@ from watcher.model import ArticleRecord, FetchOutcome, FetchResult, ParsedFeed, 
 from watcher.ruleset import ActiveRules
 from watcher.store.articles import SavedArticle, known_canonical_urls, known_entry_keys, save_poll
 from watcher.store.db import Database
-from watcher.store.sources import SourceState, due_sources, record_failure, sync_sources
+from watcher.store.sources import (
+    OpsPolicy,
+    SourceState,
+    due_sources,
+    record_failure,
+    sync_sources,
+)
 from watcher.stories_index import PersistentStories
 
 log = structlog.get_logger("watcher.pipeline")
@@ -127,8 +133,11 @@ class Pipeline:
             states = due_sources(session, self.config.sources, now, force=force)
         if only is not None:
             states = [s for s in states if s.spec.name in only]
-        if self._stories is None:
-            self._stories = PersistentStories.load(self.db)
+        if self._stories is None or self._stories.window != self.config.story_window:
+            # At start, and when a reload changed the window: the index holds the window.
+            self._stories = PersistentStories.load(
+                self.db, now=now, window=self.config.story_window
+            )
         report = CycleReport()
         if not states:
             return report
@@ -152,6 +161,16 @@ class Pipeline:
             await asyncio.gather(*(one(s) for s in states))
         return report
 
+    @property
+    def _ops(self) -> OpsPolicy:
+        """When a source's trouble becomes an ops notice, from the current config."""
+        alerts = self.config.alerts
+        return OpsPolicy(
+            route=alerts.ops_route,
+            unhealthy_after=alerts.unhealthy_after,
+            empty_after=alerts.empty_after,
+        )
+
     def close(self) -> None:
         """Stop the extraction workers this pipeline started (idempotent)."""
         if self._owns_extractor and self._extractor is not None:
@@ -173,7 +192,7 @@ class Pipeline:
         )
         metrics.record_fetch(result)
         if result.outcome is FetchOutcome.NOT_MODIFIED:
-            return self._store(state, result, [], entries=0)
+            return self._store(state, result, [], entries=None)
         if not result.ok:
             return self._fail(state, result.outcome, result.error, result.retry_after)
         parsed = parse_source_document(spec.kind, result, spec.include, spec.exclude)
@@ -217,11 +236,12 @@ class Pipeline:
         result: FetchResult,
         records: list[ArticleRecord],
         *,
-        entries: int,
+        entries: int | None,
     ) -> SourceReport:
         now = self.clock()
         stories = self._stories
         assert stories is not None
+        stories.advance(now)  # articles first seen before the window stop attracting copies
         try:
             with self.db.session() as session:
                 saved: list[SavedArticle] = save_poll(
@@ -232,6 +252,8 @@ class Pipeline:
                     find_story=stories.find,
                     on_saved=stories.remember,
                     now=now,
+                    entries=entries,
+                    ops=self._ops,
                 )
         except SQLAlchemyError as exc:
             stories.forget_pending()
@@ -245,7 +267,7 @@ class Pipeline:
             state.spec.name,
             result.outcome,
             None,
-            entries,
+            entries or 0,
             len(saved),
             hits,
             sum(s.alerts for s in saved),
@@ -270,7 +292,13 @@ class Pipeline:
         now = self.clock()
         with self.db.session() as session:
             record_failure(
-                session, state.id, outcome=outcome, error=error, retry_after=retry_after, now=now
+                session,
+                state.id,
+                outcome=outcome,
+                error=error,
+                retry_after=retry_after,
+                now=now,
+                ops=self._ops,
             )
         log.warning(
             "fetch_failed",

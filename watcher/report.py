@@ -78,6 +78,11 @@ def source_json(s: SourceStatus) -> dict[str, Any]:
         "last_poll": iso(s.last_poll),
         "next_poll": iso(s.next_poll),
         "articles": s.articles,
+        # ops alerts raised for the current streaks ("unhealthy", "empty"), and the streaks
+        "ops_alerts": list(s.ops_alerts),
+        "failing_since": iso(s.failing_since),
+        "empty_polls": s.empty_polls,
+        "empty_since": iso(s.empty_since),
     }
 
 
@@ -91,6 +96,7 @@ def sources_table(console: Console, statuses: list[SourceStatus]) -> None:
         "last poll",
         "next poll",
         "articles",
+        "ops alert",
         "last error",
     ):
         table.add_column(col)
@@ -105,9 +111,22 @@ def sources_table(console: Console, statuses: list[SourceStatus]) -> None:
             _short(s.last_poll),
             _short(s.next_poll),
             str(s.articles),
+            _ops_cell(s),
             (s.last_error or "")[:60],
         )
     console.print(table)
+
+
+def _ops_cell(s: SourceStatus) -> str:
+    """The raised ops alerts with their streaks: 'unhealthy since 11-20 10:00', 'empty, 3 polls'."""
+    parts = []
+    if "unhealthy" in s.ops_alerts:
+        parts.append(f"[red]unhealthy[/red] since {_short(s.failing_since)}")
+    if "empty" in s.ops_alerts:
+        parts.append(
+            f"[yellow]empty[/yellow], {s.empty_polls} polls, since {_short(s.empty_since)}"
+        )
+    return ", ".join(parts) or "-"
 
 
 def hit_json(h: HitView) -> dict[str, Any]:

@@ -34,6 +34,7 @@ How two texts are compared (the thresholds are module constants):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import struct
@@ -55,6 +56,7 @@ CONTAINMENT_CONFIRM = 0.9
 SAMPLE_LIMIT = 2**32 // 4  # FracMinHash: keep hashes below this (scale 1/4)
 MAX_SAMPLE = 512
 _MIN_SAMPLE = 8  # fewer sampled hashes than this say too little about containment
+_MIN_ROWS = 64  # the band table's smallest allocation, in rows
 
 _FORMAT_VERSION = 1  # bump when tokens, shingles, hashing or the MinHash scheme change
 _HEADER = struct.Struct("<BBIQ")  # version, shingle size, shingle count, sample limit
@@ -114,13 +116,14 @@ class Fingerprint:
 
 def fingerprint(text: str) -> Fingerprint:
     """The fingerprint of an article's text (the body; headlines differ between copies)."""
-    tokens = _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
-    cjk = sum(1 for token in tokens if _CJK_CHAR.fullmatch(token))
+    normal = unicodedata.normalize("NFKC", text).casefold()
+    tokens = _TOKEN.findall(normal)
+    cjk = len(_CJK_CHAR.findall(normal))  # each CJK character is a token of its own
     size = CJK_SHINGLE if tokens and cjk * 2 > len(tokens) else WORD_SHINGLE
     joiner = "" if size == CJK_SHINGLE else " "
     shingles = {joiner.join(tokens[i : i + size]) for i in range(max(1, len(tokens) - size + 1))}
     shingles.discard("")
-    hashes = np.array(sorted({_hash32(s) for s in shingles}), dtype=np.uint32)
+    hashes = np.unique(_hash32(shingles))  # sorted, distinct
     minhash = _minhash(hashes)
     sample = hashes[hashes < SAMPLE_LIMIT]  # sorted, so the smallest come first
     limit = SAMPLE_LIMIT
@@ -136,16 +139,38 @@ def fingerprint(text: str) -> Fingerprint:
     )
 
 
-def _hash32(shingle: str) -> int:
-    # SHA-1's first 4 bytes, as datasketch's sha1_hash32: stable across processes and versions.
-    digest = hashlib.sha1(shingle.encode("utf-8"), usedforsecurity=False).digest()
-    return int.from_bytes(digest[:4], "little")
+def _hash32(shingles: Iterable[str]) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    """Each shingle's SHA-1, first 4 bytes little-endian, as datasketch's sha1_hash32.
+
+    Stable across processes and versions (unlike `hash()`). One join and one
+    `frombuffer` instead of an `int` per shingle: this runs for every article.
+    """
+    sha1 = hashlib.sha1
+    digests = b"".join(
+        sha1(s.encode("utf-8"), usedforsecurity=False).digest()[:4] for s in shingles
+    )
+    return np.frombuffer(digests, dtype="<u4").astype(np.uint32)
+
+
+@functools.cache
+def _permutations() -> np.ndarray[Any, np.dtype[Any]]:
+    """datasketch's affine32 permutations for our seed, drawn once (not per article)."""
+    from datasketch import MinHash
+
+    template = MinHash(num_perm=NUM_PERM, seed=_MINHASH_SEED, scheme="affine32")
+    return np.asarray(template.permutations)
 
 
 def _minhash(hashes: np.ndarray[Any, np.dtype[np.uint32]]) -> np.ndarray[Any, np.dtype[Any]]:
     from datasketch import MinHash
 
-    sketch = MinHash(num_perm=NUM_PERM, seed=_MINHASH_SEED, scheme="affine32", hashfunc=int)
+    sketch = MinHash(
+        num_perm=NUM_PERM,
+        seed=_MINHASH_SEED,
+        scheme="affine32",
+        hashfunc=int,
+        permutations=_permutations(),
+    )
     sketch.update_batch(hashes.tolist())
     return np.asarray(sketch.hashvalues, dtype=np.uint32)
 
@@ -187,8 +212,9 @@ class StoryIndex:
     """Fingerprints of stored articles, to find the story a new article belongs to.
 
     Texts that are not `clusterable` are neither indexed nor matched. About
-    1.7 KB per article (20,000 articles: ~35 MB); `remove` supports a
-    retention window.
+    2.5 KB per article (20,000 articles: ~50 MB), all of it released by
+    `remove`, so a caller that removes old articles (a time window, see
+    `watcher.stories_index`) keeps the index bounded.
     """
 
     def __init__(self) -> None:
@@ -208,6 +234,16 @@ class StoryIndex:
 
     def __contains__(self, article_id: object) -> bool:
         return article_id in self._entries
+
+    @property
+    def band_rows(self) -> int:
+        """Rows in use in the LSH band table (one per indexed article)."""
+        return len(self._bands)
+
+    @property
+    def band_capacity(self) -> int:
+        """Rows allocated in the band table: shrinks again as articles are removed."""
+        return self._bands.capacity
 
     def add(self, article_id: int, story_id: int, fp: Fingerprint) -> None:
         """Index an article as a member of `story_id` (again: replaces the old entry)."""
@@ -257,18 +293,26 @@ class _BandTable:
     The same banding as datasketch's MinHashLSH, whose dict-of-sets storage
     we measured at ~100 MB per 20,000 articles; this table needs 336 bytes
     per article and a query is one vectorised comparison (~1 ms at 20,000).
+    The arrays double when full and halve when a quarter full, so removals
+    give memory back and a long add/remove stream costs amortised O(1).
     """
 
     def __init__(self) -> None:
-        self._keys = np.zeros((64, _BANDS), dtype=np.uint64)
-        self._ids = np.zeros(64, dtype=np.int64)
+        self._keys = np.zeros((_MIN_ROWS, _BANDS), dtype=np.uint64)
+        self._ids = np.zeros(_MIN_ROWS, dtype=np.int64)
         self._row: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    @property
+    def capacity(self) -> int:
+        return len(self._ids)
 
     def add(self, article_id: int, keys: np.ndarray[Any, np.dtype[np.uint64]]) -> None:
         size = len(self._row)
         if size == len(self._ids):
-            self._keys = np.concatenate([self._keys, np.zeros_like(self._keys)])
-            self._ids = np.concatenate([self._ids, np.zeros_like(self._ids)])
+            self._resize(2 * len(self._ids))
         self._keys[size], self._ids[size] = keys, article_id
         self._row[article_id] = size
 
@@ -278,6 +322,16 @@ class _BandTable:
             moved = int(self._ids[last])
             self._keys[row], self._ids[row] = self._keys[last], moved
             self._row[moved] = row
+        # Shrink at a quarter, not at half, so add/remove around a boundary never thrashes.
+        if len(self._ids) > _MIN_ROWS and last <= len(self._ids) // 4:
+            self._resize(len(self._ids) // 2)
+
+    def _resize(self, capacity: int) -> None:
+        size = len(self._row)
+        keys = np.zeros((capacity, _BANDS), dtype=np.uint64)
+        ids = np.zeros(capacity, dtype=np.int64)
+        keys[:size], ids[:size] = self._keys[:size], self._ids[:size]
+        self._keys, self._ids = keys, ids  # the old arrays are freed here
 
     def candidates(self, keys: np.ndarray[Any, np.dtype[np.uint64]]) -> list[int]:
         size = len(self._row)

@@ -1,44 +1,137 @@
-"""The story index kept in step with the database.
+"""The story index kept in step with the database, over a sliding time window.
 
 `PersistentStories` wraps the pure `stories.StoryIndex`: it is rebuilt from
-stored fingerprints at start, and articles saved in a transaction become
-permanent in it only when that transaction commits.
+the fingerprints of recently stored articles at start, and articles saved in
+a transaction become permanent in it only when that transaction commits.
+
+A copy joins a story only when the story's matching article was first seen
+within `window` of now (`DEFAULT_WINDOW`, 7 days). Older articles are
+evicted from the index, so its memory is bounded by the articles of one
+window rather than growing with every article ever stored.
+
+The clock comes from the caller: `load(db, now=...)` reads the window
+ending at `now`; `advance(now)` (or `find(record, now)` /
+`remember(saved, now)`) moves the window and evicts what fell out of it.
+`remember` without `now` stamps the article with the latest time given.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
 from watcher.model import ArticleRecord
-from watcher.store.articles import SavedArticle, story_fingerprints
+from watcher.store.articles import SavedArticle
 from watcher.store.db import Database
+from watcher.store.story_rows import StoredFingerprint, recent_story_fingerprints
 from watcher.stories import Fingerprint, StoryIndex
+
+DEFAULT_WINDOW = timedelta(days=7)
+"""How long an article can attract copies after we first saw it.
+
+Syndicated wire copies are republished within hours, and nearly all within
+two or three days (overnight editions, weekend and regional outlets, Japanese
+outlets translating and running an English wire a day later); 7 days also
+covers weekly roundups that reprint a piece verbatim, with a margin for a
+daemon that was down over a weekend. A copy arriving later starts a new story
+and alerts again, which after a week is news rather than noise. Memory is
+about 2.5 KB per article in the window: 3,000 articles a day hold ~50 MB.
+"""
 
 
 class PersistentStories:
-    """Near-duplicate lookup over every stored article, plus the ones being saved."""
+    """Near-duplicate lookup over the stored articles of the window, plus the ones being saved.
 
-    def __init__(self, rows: list[tuple[int, int, bytes]]) -> None:
+    `rows` come oldest first (as `recent_story_fingerprints` gives them);
+    `window=None` keeps every article (no eviction: memory grows forever).
+    """
+
+    def __init__(
+        self,
+        rows: Iterable[StoredFingerprint] = (),
+        *,
+        window: timedelta | None = DEFAULT_WINDOW,
+        now: datetime | None = None,
+    ) -> None:
+        if window is not None and window <= timedelta(0):
+            raise ValueError(f"story window must be positive, got {window}")
         self._index = StoryIndex()
+        self._window = window
         self._pending: list[SavedArticle] = []
-        for article_id, story_id, data in rows:
-            self._index.add(article_id, story_id, Fingerprint.from_bytes(data))
+        # (first seen as a POSIX timestamp, article id) of every indexed article, oldest
+        # first: articles are saved in time order, so eviction pops from the left.
+        self._seen: deque[tuple[float, int]] = deque()
+        self._now: float | None = None
+        for row in rows:
+            self._add(row.article_id, row.story_id, row.fingerprint, _stamp(row.first_seen_at))
+        if now is not None:
+            self.advance(now)
 
     @classmethod
-    def load(cls, db: Database) -> PersistentStories:
+    def load(
+        cls,
+        db: Database,
+        *,
+        now: datetime | None = None,
+        window: timedelta | None = DEFAULT_WINDOW,
+    ) -> PersistentStories:
+        """The articles first seen within `window` before `now` (default: the wall clock)."""
+        now = datetime.now(UTC) if now is None else now
+        since = None  # no window, or one reaching before year 1: read everything
+        if window is not None and window < now - datetime.min.replace(tzinfo=UTC):
+            since = now - window
         with db.session() as session:
-            return cls(story_fingerprints(session))
+            return cls(recent_story_fingerprints(session, since=since), window=window, now=now)
 
-    def find(self, record: ArticleRecord) -> int | None:
-        """The story a new article joins, or None for a new story."""
+    @property
+    def window(self) -> timedelta | None:
+        """How long an article can attract copies; None: forever."""
+        return self._window
+
+    @property
+    def index(self) -> StoryIndex:
+        """The underlying index (read it, don't change it: for sizes and checks)."""
+        return self._index
+
+    def __len__(self) -> int:
+        """Articles currently indexed (in the window and clusterable)."""
+        return len(self._index)
+
+    def advance(self, now: datetime) -> None:
+        """Move the clock to `now` and forget articles first seen before `now - window`.
+
+        A clock that goes back is ignored for eviction (nothing comes back).
+        """
+        stamp = _stamp(now)
+        if self._now is None or stamp > self._now:
+            self._now = stamp
+        if self._window is None:
+            return
+        cutoff = self._now - self._window.total_seconds()
+        seen = self._seen
+        while seen and seen[0][0] < cutoff:
+            self._index.remove(seen.popleft()[1])
+
+    def find(self, record: ArticleRecord, now: datetime | None = None) -> int | None:
+        """The story a new article joins, or None for a new story; `now` moves the window first."""
+        if now is not None:
+            self.advance(now)
         if record.fingerprint is None:
             return None
         return self._index.find(Fingerprint.from_bytes(record.fingerprint))
 
-    def remember(self, saved: SavedArticle) -> None:
-        """Make a just-inserted article findable (until its transaction fails)."""
+    def remember(self, saved: SavedArticle, now: datetime | None = None) -> None:
+        """Make a just-inserted article findable (until its transaction fails or it ages out).
+
+        `now` is when it was first seen (`save_poll`'s `now`); without it, the
+        latest time given to this index (the wall clock if none ever was).
+        """
+        if now is not None:
+            self.advance(now)
         if saved.fingerprint is not None:
-            self._index.add(
-                saved.article_id, saved.story_id, Fingerprint.from_bytes(saved.fingerprint)
-            )
+            stamp = self._now if self._now is not None else _stamp(datetime.now(UTC))
+            self._add(saved.article_id, saved.story_id, saved.fingerprint, stamp)
             self._pending.append(saved)
 
     def commit_pending(self) -> None:
@@ -50,7 +143,23 @@ class PersistentStories:
 
         `remember` sees only newly inserted ids, so removing them leaves exactly
         the committed articles (what a rebuild from the database would give).
+        Their eviction entries go too: the database may reuse a rolled-back id.
         """
-        for saved in self._pending:
-            self._index.remove(saved.article_id)
+        ids = {saved.article_id for saved in self._pending}
+        for article_id in ids:
+            self._index.remove(article_id)
+        # Pending articles were the last ones remembered, so they sit at the right end.
+        while self._seen and self._seen[-1][1] in ids:
+            self._seen.pop()
         self._pending.clear()
+
+    def _add(self, article_id: int, story_id: int, data: bytes, stamp: float) -> None:
+        self._index.add(article_id, story_id, Fingerprint.from_bytes(data))
+        if article_id in self._index:  # texts too short to cluster are not indexed
+            self._seen.append((stamp, article_id))
+
+
+def _stamp(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        raise ValueError("story index times must be aware datetimes")
+    return moment.timestamp()

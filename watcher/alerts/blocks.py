@@ -7,6 +7,8 @@
 * `build_thread_reply`: a later article of an alerted story ("also reported by").
 * `build_digest`: the stories since the last digest, grouped by rule.
 * `build_burst_notice`: a rule went over its alert budget.
+* `build_ops_notice`: for the operator, a source is unhealthy or empty, or
+  has recovered (`watcher.store.route_messages` says when each is raised).
 
 Every string from the internet goes through `watcher.alerts.mrkdwn`, and
 every Block Kit limit is met by truncating (with "…"), never by failing:
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from watcher.alerts.delivery import SlackPayload
@@ -36,13 +38,20 @@ from watcher.alerts.mrkdwn import (
     truncate_mrkdwn,
     window,
 )
+from watcher.alerts.timefmt import duration as _duration
+from watcher.alerts.timefmt import plural as _plural
+from watcher.alerts.timefmt import relative as _relative
+from watcher.alerts.timefmt import utc as _utc
+from watcher.alerts.timefmt import when as _when
 from watcher.model import AlertMessage, Hit
+from watcher.store.route_messages import OpsNotice
 
 __all__ = [
     "SlackPayload",
     "build_alert",
     "build_burst_notice",
     "build_digest",
+    "build_ops_notice",
     "build_thread_reply",
     "payload_size",
 ]
@@ -174,6 +183,45 @@ def build_burst_notice(
         "Further alerts for this rule go to the next digest."
     )
     return _finish(line, [_section(line)])
+
+
+_OPS_HEAD = {
+    "unhealthy": ":warning: *Feed unhealthy:*",
+    "empty": ":warning: *Feed empty:*",
+    "recovered": ":white_check_mark: *Feed recovered:*",
+    "refilled": ":white_check_mark: *Feed has entries again:*",
+}
+_OPS_HINT = {
+    "unhealthy": "Polling goes on with backoff; a message follows when it answers again.",
+    "empty": "The feed may have moved or changed format; check the URL and `watcher sources`.",
+}
+
+
+def build_ops_notice(notice: OpsNotice, *, now: datetime) -> SlackPayload:
+    """The operator's message about a source: unhealthy, empty, or back to normal."""
+    name = f"*{mrkdwn(notice.source, 150) or 'unnamed source'}*"
+    n = notice.count
+    since = f"since {_utc(notice.since)} ({_duration(now - notice.since)})" if notice.since else ""
+    if notice.reason == "unhealthy":
+        what = f"{name} failed {n} {_plural(n, 'poll', 'polls')} in a row, {since}"
+    elif notice.reason == "recovered":
+        what = f"{name} answers again after {n} failed {_plural(n, 'poll', 'polls')}"
+        what += f" (failing {since})" if since else ""
+    elif notice.reason == "empty":
+        what = f"{name} had no entries in {n} {_plural(n, 'poll', 'polls')} in a row, {since}"
+    else:
+        what = f"{name} after {n} empty {_plural(n, 'poll', 'polls')}"
+        what += f" (empty {since})" if since else ""
+    line = f"{_OPS_HEAD.get(notice.reason, ':warning: *Feed:*')} {what.rstrip(', ')}."
+    last = []
+    if notice.reason in ("unhealthy", "recovered") and (notice.outcome or notice.error):
+        outcome = f"`{mrkdwn(notice.outcome, 40)}`" if notice.outcome else ""
+        error = mrkdwn(notice.error or "", 500)
+        last.append(f"Last error: {' '.join(p for p in (outcome, error) if p)}")
+    url = link(notice.url, notice.url, label_limit=300) if notice.url else ""
+    context = [url, _OPS_HINT.get(notice.reason, ""), f"ops notice {notice.id}"]
+    blocks = [_section("\n".join([line, *last])), _context([c for c in context if c])]
+    return _finish("\n".join([line, *last, url]).strip(), blocks)
 
 
 def payload_size(blocks: Sequence[Mapping[str, Any]]) -> int:
@@ -353,47 +401,3 @@ def _finish(text: str, blocks: list[dict[str, Any]]) -> SlackPayload:
         target = max(200, len(longest["text"]["text"]) - excess - 50)
         longest["text"]["text"] = truncate_mrkdwn(longest["text"]["text"], target)
     return SlackPayload(text=truncate_mrkdwn(text, TEXT_LIMIT), blocks=blocks)
-
-
-# --- time -------------------------------------------------------------------
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _utc(moment: datetime) -> str:
-    return _as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _when(published: datetime | None, now: datetime) -> str:
-    if published is None:
-        return "publication time unknown"
-    return f"{_utc(published)} ({_relative(published, now)})"
-
-
-def _relative(published: datetime | None, now: datetime) -> str:
-    """'5 min ago', '3 h ago', '2 days ago', 'just now', or 'in 10 min' for future dates."""
-    if published is None:
-        return "time unknown"
-    delta = _as_utc(now) - _as_utc(published)
-    if -timedelta(minutes=1) < delta < timedelta(minutes=1):
-        return "just now"
-    if delta < timedelta(0):
-        return f"in {_duration(-delta)}"
-    return f"{_duration(delta)} ago"
-
-
-def _duration(span: timedelta) -> str:
-    """A coarse human duration: '45 min', '3 h', '2 h 30 min', '4 days'."""
-    minutes = int(span.total_seconds() // 60)
-    if minutes < 60:
-        return f"{max(minutes, 0)} min"
-    hours, rest = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {rest} min" if rest and hours < 10 else f"{hours} h"
-    return f"{hours // 24} days"
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return one if n == 1 else many

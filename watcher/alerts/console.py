@@ -23,7 +23,7 @@ _LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
 _SHORTCODE = re.compile(
     r":(red_circle|large_orange_circle|large_yellow_circle|white_circle|"
-    r"arrow_right_hook|newspaper|rotating_light):\s?"
+    r"arrow_right_hook|newspaper|rotating_light|warning|white_check_mark):\s?"
 )
 _RULE = "─" * 72
 _ANSI_BOLD, _ANSI_DIM, _ANSI_RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"

@@ -17,6 +17,10 @@ What happens to a pending alert (`watcher.store.outbox` has the states):
 * an alert whose rules are all over budget is held and its rules' burst
   notices are queued (`watcher.alerts.budget`); otherwise it is posted.
 
+Route messages (digests, burst notices, and ops notices about sources that
+are unhealthy or empty, queued by `watcher.store.sources` on the ops route)
+go before a route's alerts, with the same claims, pacing and outcomes.
+
 Delivery, per route (channel): sends are paced `pace` seconds apart per
 channel (Slack allows about one per second), and routes that are ready go
 first, so a slow channel does not hold up the others. Each send is claimed,
@@ -54,6 +58,7 @@ from watcher.alerts.blocks import (
     build_alert,
     build_burst_notice,
     build_digest,
+    build_ops_notice,
     build_thread_reply,
 )
 from watcher.alerts.budget import decide
@@ -137,6 +142,7 @@ class Dispatcher:
             deadline = self.monotonic() + max_wait
             work, _wake = self._plan(alerts=alerts, force_digests=force_digests)
             while self.auth_error is None:
+                tried = bool(work)
                 progressed = self._execute(work, report)
                 # Forced digests are forced once; later passes follow the schedule.
                 work, wake = self._plan(alerts=alerts, force_digests=False)
@@ -144,7 +150,9 @@ class Dispatcher:
                     break
                 wait = (wake - self.clock()).total_seconds()
                 if wait <= 0:
-                    if progressed:
+                    # A pass with nothing to try (every route blocked by a claim or a
+                    # retry time, which ran out since) says nothing: plan again.
+                    if progressed or not tried:
                         continue
                     break  # due but not actionable (a reply waiting on its parent)
                 if self.monotonic() + wait > deadline:
@@ -284,8 +292,9 @@ class Dispatcher:
         return Step.DONE
 
     def _message(self, message: store.RouteMessage, report: DispatchReport) -> Step:
-        """Send a pending burst notice, or resend a digest that was claimed or retrying."""
+        """Send a pending burst or ops notice, or resend a digest claimed or retrying."""
         now = self.clock()
+        notice: store.OpsNotice | None = None
         with self.db.session() as session:
             if not store.claim(
                 session, "route_messages", message.id, now=now, lease=self.claim_lease
@@ -293,9 +302,11 @@ class Dispatcher:
                 return Step.WAIT
             attempts = store.attempts(session, "route_messages", message.id)
             items = store.digest_messages(session, message.id) if message.kind == "digest" else []
+            if message.kind == "ops":
+                notice = store.ops_notice(session, message.id)
         if attempts > self.max_attempts:
             return self._give_up("route_messages", message.id, message.route, report)
-        return self._send_message(message, items, now, report)
+        return self._send_message(message, items, now, report, notice=notice)
 
     def _new_digest(self, waiting: store.HeldRoute, report: DispatchReport) -> Step:
         """Gather a route's held alerts into a new digest and send it."""
@@ -316,9 +327,13 @@ class Dispatcher:
         items: list[AlertMessage],
         now: datetime,
         report: DispatchReport,
+        *,
+        notice: store.OpsNotice | None = None,
     ) -> Step:
         names = self.rule_names()
-        if message.kind == "burst":
+        if notice is not None:
+            payload = build_ops_notice(notice, now=now)
+        elif message.kind == "burst":
             rule = message.rule_id or "?"
             payload = build_burst_notice(
                 rule, message.count, self.alerts.budget_window, rule_names=names

@@ -44,6 +44,7 @@ class DispatchReport:
     held: int = 0  # alerts put aside for their route's next digest
     digests: int = 0  # digest messages posted
     bursts: int = 0  # burst notices posted
+    ops: int = 0  # ops notices posted (a source unhealthy, empty, recovered)
     auth_error: str | None = None  # set when sending stopped on an auth failure
     waiting: int = 0  # alerts still pending (retry time, thread parent, next digest)
     errors: list[str] = field(default_factory=list)
@@ -122,6 +123,9 @@ def _sent(
         report.sent += count
         report.digests += 1
         log.info("alert_digest_sent", **where, alerts=count)
+    elif attempt.kind == "ops":
+        report.ops += 1
+        log.info("ops_notice_sent", **where)
     else:
         report.bursts += 1
         log.info("alert_burst_notice_sent", **where)

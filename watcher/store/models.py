@@ -82,6 +82,14 @@ class SourceRow(Base):
     last_outcome: Mapped[str | None] = mapped_column(String(40))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # Ops alerts (see `watcher.store.sources`): the current streaks of failed polls and
+    # of polls whose document had no entries, and when each streak's ops alert was
+    # raised (None: not raised, so it is raised once per streak).
+    failing_since: Mapped[datetime | None]
+    unhealthy_at: Mapped[datetime | None]
+    empty_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    empty_since: Mapped[datetime | None]
+    empty_at: Mapped[datetime | None]
 
 
 class FeedEntryRow(Base):
@@ -179,12 +187,14 @@ class AlertRow(Base):
 
 
 class RouteMessageRow(Base):
-    """A message to a route that is not one article's alert: a digest or a burst notice.
+    """A message to a route that is not one article's alert: a digest, burst or ops notice.
 
     A `burst` row is also the alert-budget state: while `until` is in the
     future, its rule's alerts on its route are held for the next digest. A
     `digest` row lists the alerts whose `digest_id` points at it; they are
-    marked sent with its `ts` when it is.
+    marked sent with its `ts` when it is. An `ops` row tells the operator
+    about a source (`reason`: unhealthy, recovered, empty, refilled) with
+    the poll count and the streak's start in `count` and `since`.
     """
 
     __tablename__ = "route_messages"
@@ -192,7 +202,7 @@ class RouteMessageRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     route: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(10))  # "digest" | "burst"
+    kind: Mapped[str] = mapped_column(String(10))  # "digest" | "burst" | "ops"
     rule_id: Mapped[str | None] = mapped_column(String(100))  # bursts: the rule over budget
     state: Mapped[str] = mapped_column(String(10))  # pending | sent | failed | dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -205,3 +215,10 @@ class RouteMessageRow(Base):
     until: Mapped[datetime | None]  # bursts: the rule is held until then
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # ops notices: the source, why, and the last poll's outcome and error at the time
+    # A plain id, no foreign key: sources are disabled, never deleted, and adding a
+    # constraint would make SQLite rebuild a table other tables point at.
+    source_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(Text)

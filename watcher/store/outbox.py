@@ -1,9 +1,9 @@
-"""The alert outbox in the database: each route's queue, claims, outcomes, digests, bursts.
+"""The alert outbox in the database: each route's queue, claims and outcomes.
 
 Tables and states (all `pending -> sent | failed | dead`):
 
     alerts          one row per (article, route): an alert or a thread reply
-    route_messages  a route's digests and burst notices (see `RouteMessageRow`)
+    route_messages  a route's digests, burst and ops notices (`watcher.store.route_messages`)
 
 A pending alert is *queued* (sent on its own) or *held* (`held_at` set: it
 waits for its route's next digest; `digest_id` once a digest took it).
@@ -20,7 +20,6 @@ holds back the rest of its route: order per channel is kept.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -30,6 +29,31 @@ from sqlalchemy.orm import Session, aliased
 
 from watcher.model import AlertMessage, Hit, TermMatch
 from watcher.store.models import AlertRow, ArticleRow, HitRow, RouteMessageRow
+from watcher.store.route_messages import (
+    HeldRoute,
+    OpsNotice,
+    RouteMessage,
+    budget_usage,
+    create_digest,
+    held_routes,
+    mark_message_sent,
+    ops_notice,
+    queue_ops_notice,
+    rowcount,
+    start_burst,
+    to_route_message,
+)
+
+# Route messages live in `watcher.store.route_messages`; their names are kept here too,
+# so the dispatcher sees one outbox.
+__all__ = [
+    "HeldRoute", "OpsNotice", "OutboxItem", "ParentState", "RouteMessage", "RouteQueue", "Table",
+    "alert_counts", "attempts", "backoff", "budget_usage", "claim", "create_digest",
+    "digest_messages", "held_routes", "hold", "load_hits", "mark_dead", "mark_failed",
+    "mark_message_sent", "mark_retry", "mark_route_dead", "mark_sent", "ops_notice",
+    "parent_state", "promote_orphan_reply", "queue_ops_notice", "release", "replay_dead",
+    "route_queues", "start_burst",
+]  # fmt: skip
 
 Table = Literal["alerts", "route_messages"]  # what a claim or an outcome is about
 _MODELS: dict[str, type[AlertRow] | type[RouteMessageRow]] = {
@@ -47,20 +71,6 @@ class OutboxItem:
     message: AlertMessage
     parent_id: int | None = None
     next_attempt_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class RouteMessage:
-    """A pending digest or burst notice of a route."""
-
-    id: int
-    route: str
-    kind: str  # "digest" | "burst"
-    rule_id: str | None
-    count: int
-    since: datetime | None
-    until: datetime | None
-    next_attempt_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -89,16 +99,6 @@ class ParentState:
     held: bool
 
 
-@dataclass(frozen=True)
-class HeldRoute:
-    """A route with alerts waiting for its next digest."""
-
-    route: str
-    oldest_held_at: datetime
-    held: int
-    last_digest_at: datetime | None
-
-
 # --- reading the queue -------------------------------------------------------------------
 
 
@@ -122,7 +122,7 @@ def route_queues(session: Session, per_route: int = 50) -> list[RouteQueue]:
             session,
             _item_query().where(AlertRow.route == route, *pending_alert).limit(per_route),
         )
-        queues.append(RouteQueue(route, tuple(_route_message(m) for m in messages), alerts))
+        queues.append(RouteQueue(route, tuple(to_route_message(m) for m in messages), alerts))
     return queues
 
 
@@ -162,13 +162,6 @@ def _items(session: Session, query: _ItemQuery) -> tuple[OutboxItem, ...]:
             )
         )
     return tuple(items)
-
-
-def _route_message(row: RouteMessageRow) -> RouteMessage:
-    return RouteMessage(
-        row.id, row.route, row.kind, row.rule_id, row.count, row.since, row.until,
-        row.next_attempt_at,
-    )  # fmt: skip
 
 
 def load_hits(session: Session, article_id: int) -> tuple[Hit, ...]:
@@ -215,7 +208,7 @@ def claim(session: Session, table: Table, row_id: int, *, now: datetime, lease: 
         .values(attempts=model.attempts + 1, next_attempt_at=now + lease)
         .execution_options(synchronize_session=False)
     )
-    return _count(result) == 1
+    return rowcount(result) == 1
 
 
 def attempts(session: Session, table: Table, row_id: int) -> int:
@@ -239,22 +232,6 @@ def mark_sent(
     row = session.get_one(AlertRow, alert_id)
     row.state, row.ts, row.channel, row.sent_at = "sent", ts, channel, now
     row.next_attempt_at, row.last_error = None, None
-
-
-def mark_message_sent(
-    session: Session, message_id: int, *, ts: str | None, channel: str | None, now: datetime
-) -> int:
-    """A digest or notice was posted; a digest's alerts are sent with its `ts`. Returns them."""
-    row = session.get_one(RouteMessageRow, message_id)
-    row.state, row.ts, row.channel, row.sent_at = "sent", ts, channel, now
-    row.next_attempt_at, row.last_error = None, None
-    return _count(
-        session.execute(
-            update(AlertRow)
-            .where(AlertRow.digest_id == message_id, AlertRow.state == "pending")
-            .values(state="sent", ts=ts, channel=channel, sent_at=now, last_error=None)
-        )
-    )
 
 
 def mark_retry(
@@ -304,7 +281,7 @@ def mark_route_dead(session: Session, route: str, *, error: str) -> int:
         .where(RouteMessageRow.route == route, RouteMessageRow.state == "pending")
         .values(state="dead", last_error=error, next_attempt_at=None)
     )
-    return _count(
+    return rowcount(
         session.execute(
             update(AlertRow)
             .where(AlertRow.route == route, AlertRow.state == "pending")
@@ -324,7 +301,7 @@ def replay_dead(session: Session, route: str | None = None) -> int:
         query = query.where(AlertRow.route == route)
     values = {"state": "pending", "next_attempt_at": None, "attempts": 0}
     result = session.execute(query.values(**values, held_at=None, digest_id=None))
-    return _count(result)
+    return rowcount(result)
 
 
 def promote_orphan_reply(session: Session, alert_id: int) -> None:
@@ -347,7 +324,7 @@ def promote_orphan_reply(session: Session, alert_id: int) -> None:
         )
 
 
-# --- digests and the alert budget --------------------------------------------------------
+# --- digests ---------------------------------------------------------------------------
 
 
 def hold(session: Session, alert_id: int, *, now: datetime) -> None:
@@ -356,104 +333,10 @@ def hold(session: Session, alert_id: int, *, now: datetime) -> None:
     row.held_at, row.next_attempt_at = now, None
 
 
-def held_routes(session: Session) -> list[HeldRoute]:
-    """Routes with held alerts not yet in a digest, with what decides when it is due."""
-    rows = session.execute(
-        select(AlertRow.route, func.min(AlertRow.held_at), func.count())
-        .where(
-            AlertRow.state == "pending",
-            AlertRow.held_at.is_not(None),
-            AlertRow.digest_id.is_(None),
-        )
-        .group_by(AlertRow.route)
-        .order_by(AlertRow.route)
-    ).all()
-    out = []
-    for route, oldest, count in rows:
-        if oldest is None:  # not possible: held_at is not null in every counted row
-            continue
-        last = session.scalar(
-            select(func.max(RouteMessageRow.created_at)).where(
-                RouteMessageRow.route == route, RouteMessageRow.kind == "digest"
-            )
-        )
-        out.append(HeldRoute(route, oldest, count, last))
-    return out
-
-
-def create_digest(
-    session: Session, route: str, *, now: datetime, since: datetime | None, lease: timedelta
-) -> RouteMessage | None:
-    """A new digest (already claimed) taking every held alert of `route`; None if none is left."""
-    row = RouteMessageRow(
-        route=route, kind="digest", state="pending", attempts=1, count=0, since=since,
-        next_attempt_at=now + lease, created_at=now,
-    )  # fmt: skip
-    session.add(row)
-    session.flush()
-    row.count = _count(
-        session.execute(
-            update(AlertRow)
-            .where(
-                AlertRow.route == route,
-                AlertRow.state == "pending",
-                AlertRow.held_at.is_not(None),
-                AlertRow.digest_id.is_(None),
-            )
-            .values(digest_id=row.id)
-        )
-    )
-    if row.count == 0:  # another dispatcher took them first
-        session.delete(row)
-        return None
-    return _route_message(row)
-
-
 def digest_messages(session: Session, digest_id: int) -> list[AlertMessage]:
     """The alerts a digest lists."""
     items = _items(session, _item_query().where(AlertRow.digest_id == digest_id))
     return [item.message for item in items]
-
-
-def budget_usage(
-    session: Session, route: str, rule_ids: Sequence[str], *, since: datetime, now: datetime
-) -> tuple[dict[str, int], set[str]]:
-    """Per rule: instant alerts sent on `route` since `since`, and the rules now in a burst."""
-    counts = session.execute(
-        select(HitRow.rule_id, func.count(func.distinct(AlertRow.id)))
-        .join(HitRow, HitRow.article_id == AlertRow.article_id)
-        .where(
-            AlertRow.route == route,
-            AlertRow.kind == "alert",
-            AlertRow.state == "sent",
-            AlertRow.digest_id.is_(None),
-            AlertRow.sent_at > since,
-            HitRow.rule_id.in_(list(rule_ids)),
-        )
-        .group_by(HitRow.rule_id)
-    ).all()
-    bursting = session.scalars(
-        select(RouteMessageRow.rule_id).where(
-            RouteMessageRow.kind == "burst",
-            RouteMessageRow.route == route,
-            RouteMessageRow.rule_id.in_(list(rule_ids)),
-            RouteMessageRow.until > now,
-        )
-    )
-    return {rule: int(n) for rule, n in counts}, {r for r in bursting if r is not None}
-
-
-def start_burst(
-    session: Session, route: str, rule_id: str, *, count: int, now: datetime, until: datetime
-) -> int:
-    """Record that `rule_id` went over its budget on `route` (its notice is queued with it)."""
-    row = RouteMessageRow(
-        route=route, kind="burst", rule_id=rule_id, state="pending", attempts=0, count=count,
-        until=until, created_at=now,
-    )  # fmt: skip
-    session.add(row)
-    session.flush()
-    return row.id
 
 
 # --- summaries ---------------------------------------------------------------------------
@@ -475,7 +358,3 @@ def _row(session: Session, table: Table, row_id: int) -> AlertRow | RouteMessage
     if table == "alerts":
         return session.get_one(AlertRow, row_id)
     return session.get_one(RouteMessageRow, row_id)
-
-
-def _count(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
