@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline_helpers import Harness, article_html, make_config, rss_source, small_pool
+from tests.pipeline_helpers import (
+    Harness,
+    Item,
+    article_html,
+    fast_fetch,
+    make_config,
+    rss,
+    rss_source,
+    small_pool,
+)
 from tests.support.httpserver import LocalSite
 from watcher.extract_pool import ExtractorPool
 from watcher.model import FetchOutcome, SourceKind, SourceSpec
@@ -158,3 +167,30 @@ def test_a_changed_source_url_drops_the_old_validators(
         assert h.cycle().sources[0].outcome is FetchOutcome.OK  # not 304
         new = [r for r in local_site.requests if r.path == "/new.xml"]
         assert "if-none-match" not in new[0].headers
+
+
+@pytest.mark.parametrize(("networks", "expected"), [((), "blocked"), (("127.0.0.0/8",), "ok")])
+def test_allowed_networks_from_the_config_reach_the_fetcher(
+    local_site: LocalSite,
+    tmp_path: Path,
+    extractor: ExtractorPool,
+    networks: tuple[str, ...],
+    expected: str,
+) -> None:
+    """With private addresses refused, `[fetch] allowed_networks` lets 127.0.0.0/8 through."""
+    _pages(local_site)
+    local_site.add(
+        "/feed.xml",
+        rss([Item("Japan joins AUKUS drone work", local_site.url("/news/2026/japan-drones.html"))]),
+        content_type="application/rss+xml",
+    )
+    fetch = fast_fetch(allow_private_addresses=False, allowed_networks=networks)
+    config = make_config(
+        f"sqlite:///{tmp_path / 'w.db'}",
+        [rss_source("feed", local_site.url("/feed.xml"))],
+        fetch=fetch,
+    )
+    with Harness(config, extractor) as h:
+        [report] = h.cycle().sources
+        assert str(report.outcome) == expected
+        assert len(h.articles()) == (1 if expected == "ok" else 0)
