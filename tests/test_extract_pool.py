@@ -38,6 +38,10 @@ def misbehaving(body: bytes, *, url: str, content_type: str, options: ExtractOpt
         raise RuntimeError("bug in the task")
     if body == b"pid":
         return Extraction(ExtractionStatus.OK, reason=str(os.getpid()))
+    if body == b"span":  # which worker ran it, from when to when
+        start = time.time()
+        time.sleep(0.2)
+        return Extraction(ExtractionStatus.OK, reason=f"{os.getpid()} {start} {time.time()}")
     return extract_page(body, url=url, content_type=content_type, options=options)
 
 
@@ -181,6 +185,37 @@ def test_workers_are_recycled() -> None:
         results = pool.extract_many([PageInput(b"pid", "https://e.com/p")] * 12)
     pids = {r.reason for r in results}
     assert len(pids) >= 4  # 12 pages, at most 3 per worker
+
+
+def _most_workers_at_once(results: list[Extraction]) -> int:
+    """The most worker processes whose pages (first start to last end) overlap in time."""
+    spans: dict[str, tuple[float, float]] = {}
+    for result in results:
+        assert result.reason is not None
+        pid, start, end = result.reason.split()
+        first, last = spans.get(pid, (float(start), float(end)))
+        spans[pid] = (min(first, float(start)), max(last, float(end)))
+    edges = sorted([(s, 1) for s, _ in spans.values()] + [(e, -1) for _, e in spans.values()])
+    alive = most = 0
+    for _, change in edges:
+        alive += change
+        most = max(most, alive)
+    return most
+
+
+def test_recycling_never_runs_two_pools_at_once() -> None:
+    """A recycled pool finishes its pages before the next pool's workers start (sync and async)."""
+
+    async def run(pool: ExtractorPool) -> list[Extraction]:
+        jobs = [pool.extract(b"span", url=f"https://e.com/{i}", content_type="") for i in range(14)]
+        return list(await asyncio.gather(*jobs))
+
+    with ExtractorPool(FAST, task=misbehaving) as pool:
+        many = pool.extract_many([PageInput(b"span", "https://e.com/s")] * 14)
+        gathered = asyncio.run(run(pool))
+    for results in (many, gathered):
+        assert len({r.reason.split()[0] for r in results if r.reason}) >= 4  # recycled
+        assert _most_workers_at_once(results) <= FAST.workers
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])

@@ -6,10 +6,12 @@ minutes (issue 704). So:
 
 * workers call `trafilatura.meta.reset_caches()` every `RESET_CACHES_EVERY`
   pages, and the pool is recycled after `max_tasks_per_child` pages per
-  worker: new pages go to a fresh pool while the old one finishes what it
-  has and exits. (Not ProcessPoolExecutor's own `max_tasks_per_child`: on
-  CPython 3.11-3.13 a worker that retires while pages are queued may never
-  be replaced and the queue hangs, cpython issue 115634.);
+  worker: the old pool finishes the pages it has and exits, then new pages
+  go to a fresh pool (never both at once: two sets of workers would double
+  the memory of the process tree for a moment). Not ProcessPoolExecutor's
+  own `max_tasks_per_child`: on CPython 3.11-3.13 a worker that retires
+  while pages are queued may never be replaced and the queue hangs (cpython
+  issue 115634);
 * a page has a *soft* deadline inside the worker (SIGALRM raises out of
   trafilatura; the worker lives on) and a *hard* deadline in the parent
   (soft + grace): past it the pool is killed and replaced, so a worker stuck
@@ -165,6 +167,8 @@ class ExtractorPool:
         self._generation = 0
         self._submitted = 0  # pages submitted to the current pool
         self._retired: dict[int, ProcessPoolExecutor] = {}  # generation -> pool finishing up
+        self._drained = threading.Event()  # clear while a retired pool finishes its pages
+        self._drained.set()
         self._async: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, asyncio.Lock] | None = None
         self._deadline_kills: set[int] = set()  # pool generations killed for a deadline
         self._last_generation: dict[int, int] = {}  # id(page) -> generation (async retries)
@@ -190,6 +194,7 @@ class ExtractorPool:
             self._retired.clear()
         for old in retired:
             _kill(old)
+        self._drained.set()
         if executor is not None:
             _kill(executor, patience=2.0)
 
@@ -226,6 +231,13 @@ class ExtractorPool:
 
     async def _attempt(self, page: PageInput) -> Extraction | None:
         """One run of a page; None when the pool broke under it."""
+        self._maybe_retire()
+        give_up = time.monotonic() + self._hard_deadline
+        while not self._drained.is_set():  # the old pool's last pages; ~2 pages' time
+            if time.monotonic() > give_up:
+                self._kill_retired()
+                break
+            await asyncio.sleep(0.005)
         future, generation = self._submit(page)
         self._last_generation[id(page)] = generation
         try:
@@ -305,11 +317,13 @@ class ExtractorPool:
         if suspects:
             if not running:
                 index = suspects.popleft()
+                self._wait_drained()
                 future, generation = self._submit(pages[index])
                 running[future] = (index, time.monotonic(), True, generation)
             return
         while queue and len(running) < self.settings.in_flight:
             index = queue.popleft()
+            self._wait_drained()
             future, generation = self._submit(pages[index])
             running[future] = (index, time.monotonic(), False, generation)
 
@@ -353,9 +367,6 @@ class ExtractorPool:
 
     def _current(self) -> tuple[ProcessPoolExecutor, int]:
         with self._lock:
-            recycle_after = self.settings.max_tasks_per_child * self.settings.workers
-            if self._executor is not None and self._submitted >= recycle_after:
-                self._retire()
             if self._executor is None:
                 if sys.getswitchinterval() > SWITCH_INTERVAL:
                     sys.setswitchinterval(SWITCH_INTERVAL)
@@ -374,19 +385,45 @@ class ExtractorPool:
                 self._submitted = 0
             return self._executor, self._generation
 
+    def _maybe_retire(self) -> None:
+        """Past `max_tasks_per_child` pages per worker: retire the pool (see `_retire`)."""
+        with self._lock:
+            recycle_after = self.settings.max_tasks_per_child * self.settings.workers
+            if self._executor is not None and self._submitted >= recycle_after:
+                self._retire()
+
     def _retire(self) -> None:
-        """Hold the lock. New pages go to a new pool; this one finishes its pages and exits."""
+        """Hold the lock. The pool finishes its pages and exits; `_drained` says when."""
         executor, generation = self._executor, self._generation
         assert executor is not None
         self._executor = None
         self._retired[generation] = executor
+        self._drained.clear()
 
         def drain() -> None:
             executor.shutdown(wait=True)
             with self._lock:
                 self._retired.pop(generation, None)
+                if not self._retired:
+                    self._drained.set()
 
         threading.Thread(target=drain, name="extract-pool-retire", daemon=True).start()
+
+    def _wait_drained(self) -> None:
+        """Sync callers: wait for a retiring pool to finish (kill it past the hard deadline)."""
+        self._maybe_retire()
+        if not self._drained.wait(self._hard_deadline):
+            self._kill_retired()
+
+    def _kill_retired(self) -> None:
+        """A retiring pool did not finish within the hard deadline: a worker is stuck."""
+        with self._lock:
+            retired = dict(self._retired)
+            self._retired.clear()
+            self._deadline_kills.update(retired)  # its other pages did nothing wrong
+            self._drained.set()
+        for executor in retired.values():
+            _kill(executor)
 
     def _replace(self, generation: int, *, deadline: bool = False) -> None:
         """Kill the pool of `generation` (current or retiring) unless it is gone already."""
@@ -395,6 +432,8 @@ class ExtractorPool:
                 executor, self._executor = self._executor, None
             elif generation in self._retired:
                 executor = self._retired.pop(generation)
+                if not self._retired:
+                    self._drained.set()
             else:
                 return
             if deadline:
