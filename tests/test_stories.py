@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from watcher.stories import Fingerprint, StoryIndex, fingerprint, similarity
@@ -258,3 +259,18 @@ def test_bad_fingerprint_bytes_are_rejected(data: bytes) -> None:
     """Truncated data, another format version or a ragged sample raise ValueError."""
     with pytest.raises(ValueError, match="fingerprint"):
         Fingerprint.from_bytes(data)
+
+
+def test_minhash_equals_datasketch_affine32() -> None:
+    """Our NumPy MinHash equals datasketch's affine32 (seed 1): stored fingerprints stay valid."""
+    from datasketch import MinHash
+
+    from watcher.stories import NUM_PERM, _hash32, _minhash
+
+    rng = random.Random(11)
+    for size in (0, 1, 2, 40, 700, 3000):
+        shingles = {f"s{rng.randrange(10**9)} w{rng.randrange(10**6)}" for _ in range(size)}
+        hashes = np.unique(_hash32(shingles))
+        reference = MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32", hashfunc=int)
+        reference.update_batch(hashes.tolist())
+        assert _minhash(hashes).tolist() == np.asarray(reference.hashvalues).tolist()

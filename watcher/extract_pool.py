@@ -374,7 +374,7 @@ class ExtractorPool:
                 if self.settings.start_method == "forkserver":
                     # Workers fork from a server that has imported trafilatura once.
                     context.set_forkserver_preload(
-                        ["watcher.extract", "watcher.stories", "trafilatura", "datasketch"]
+                        ["watcher.extract", "watcher.stories", "trafilatura"]
                     )
                 self._executor = ProcessPoolExecutor(
                     max_workers=self.settings.workers,

@@ -12,9 +12,9 @@ How two texts are compared (the thresholds are module constants):
 * Shingles: 5 consecutive words; for text that is mostly CJK (written
   without spaces), 8 consecutive characters, about as specific as five
   English words (Japanese words average two to three characters).
-* A `Fingerprint` holds a 128-permutation MinHash (datasketch, scheme
-  affine32, seed 1) to find candidates through `MinHashLSH` and estimate
-  Jaccard, plus a *FracMinHash* sample (every shingle hash below 2**32/4,
+* A `Fingerprint` holds a 128-permutation MinHash (datasketch's scheme
+  affine32 with seed 1, computed here with NumPy) to find candidates by LSH
+  banding and estimate Jaccard, plus a *FracMinHash* sample (every shingle hash below 2**32/4,
   at most 512 of them) to measure containment, which MinHash estimates
   poorly for sets of different sizes.
 * Candidates come from LSH banding (42 bands of 3 MinHash values: a pair
@@ -152,27 +152,41 @@ def _hash32(shingles: Iterable[str]) -> np.ndarray[Any, np.dtype[np.uint32]]:
     return np.frombuffer(digests, dtype="<u4").astype(np.uint32)
 
 
-@functools.cache
-def _permutations() -> np.ndarray[Any, np.dtype[Any]]:
-    """datasketch's affine32 permutations for our seed, drawn once (not per article)."""
-    from datasketch import MinHash
+# MurmurHash3's 32-bit finalizer constants (shift, multiply, shift, multiply, shift).
+_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
 
-    template = MinHash(num_perm=NUM_PERM, seed=_MINHASH_SEED, scheme="affine32")
-    return np.asarray(template.permutations)
+
+@functools.cache
+def _permutations() -> tuple[np.ndarray[Any, np.dtype[np.uint32]], ...]:
+    """The 128 affine permutations `h -> a*h + b mod 2**32` (odd `a`), drawn once.
+
+    Drawn exactly as datasketch's MinHash(scheme="affine32", seed=1) draws
+    them, so fingerprints stay those of format version 1 (a test compares the
+    two). Not datasketch itself: it imports SciPy, about 55 MB in every
+    process that fingerprints (the daemon and each extraction worker).
+    """
+    gen = np.random.RandomState(_MINHASH_SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
 
 
 def _minhash(hashes: np.ndarray[Any, np.dtype[np.uint32]]) -> np.ndarray[Any, np.dtype[Any]]:
-    from datasketch import MinHash
-
-    sketch = MinHash(
-        num_perm=NUM_PERM,
-        seed=_MINHASH_SEED,
-        scheme="affine32",
-        hashfunc=int,
-        permutations=_permutations(),
-    )
-    sketch.update_batch(hashes.tolist())
-    return np.asarray(sketch.hashvalues, dtype=np.uint32)
+    """The MinHash of a set of 32-bit shingle hashes (all 0xFFFFFFFF for an empty set)."""
+    if len(hashes) == 0:
+        return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
+    s1, m1, s2, m2, s3 = _FMIX32
+    hv = hashes.astype(np.uint32).reshape(-1, 1)
+    # The finalizer spreads structured inputs before the affine maps (uint32 arithmetic
+    # wraps around, which is the intended mod 2**32).
+    hv = hv ^ (hv >> np.uint32(s1))
+    hv = hv * np.uint32(m1)
+    hv = hv ^ (hv >> np.uint32(s2))
+    hv = hv * np.uint32(m2)
+    hv = hv ^ (hv >> np.uint32(s3))
+    a, b = _permutations()
+    result: np.ndarray[Any, np.dtype[np.uint32]] = (hv * a + b).min(axis=0)
+    return result
 
 
 @dataclass(frozen=True)
