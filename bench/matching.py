@@ -172,9 +172,14 @@ def report(result: MatchingResult, *, pinned: str, command: str) -> BenchReport:
     notes = (
         f"One core ({pinned}). watcher builds full hits (offsets, score, snippet); the "
         "naive loop (one compiled regex per term, each rule evaluated separately, "
-        "`bench/naive.py`) only returns rule ids. The two disagree where a Latin word "
-        "touches Japanese text (a regex `\\b` sees no boundary between scripts, the "
-        "query language does) and on word distances in Japanese.",
+        "`bench/naive.py`) only returns rule ids. The naive loop implements the same "
+        "semantics (script changes as word boundaries, Japanese word distances) and is "
+        "tested against watcher's matcher (`tests/test_bench_naive.py`), so the rule "
+        "sets agree.",
+        "",
+        "Until 2026-11-21 the naive loop checked a word boundary before each term, which "
+        "kept `re` from scanning for the literal: it ran at 4.5 articles/s, and this "
+        "benchmark reported 493x. With the faster, correct naive loop it is 33x.",
         "",
         "History: before the matching work of 2026-11-21 (per-character folding in "
         "`textnorm.FieldText`, one automaton for all scripts) this benchmark measured "
