@@ -382,8 +382,13 @@ DIAGNOSIS = (
 )
 
 
-def report(result: SoakResult, *, command: str) -> BenchReport:
-    """The soak's section for BENCHMARKS.md."""
+def peak_rss_mb(result: SoakResult) -> float:
+    """The highest tree RSS a run sampled."""
+    return max((s.tree.rss_mb for s in result.samples), default=0.0)
+
+
+def report(result: SoakResult, *, command: str, runs: Sequence[SoakResult] = ()) -> BenchReport:
+    """The soak's section for BENCHMARKS.md: `result` in detail, `runs` (all of them) in brief."""
     samples = list(result.samples)
     late = after_warmup(result)
     peak_rss = max((s.tree.rss_mb for s in samples), default=0.0)
@@ -396,7 +401,10 @@ def report(result: SoakResult, *, command: str) -> BenchReport:
     growth = rss_slope * span
     flat = growth <= max(10.0, 0.05 * peak_rss)
     complete = result.stored >= result.articles
+    every = list(runs) or [result]
     ok = complete and peak_rss < TARGET_MB and flat
+    # Every run must hold the bar, not only the median one.
+    ok = ok and all(peak_rss_mb(r) < TARGET_MB and r.stored >= r.articles for r in every)
     fds = [s.tree.fds for s in late]
     dbf = [s.tree.db_fds for s in late]
     conns = [s.tree.db_connections for s in late]
@@ -419,6 +427,19 @@ def report(result: SoakResult, *, command: str) -> BenchReport:
             f"sampled every second; target < {TARGET_MB:,.0f}",
         ),
         Row("peak tree PSS", f"{peak_pss:,.0f} MB", "shared pages counted once"),
+        Row(
+            "peak tree RSS, every run",
+            ", ".join(f"{peak_rss_mb(r):,.0f}" for r in every) + " MB",
+            f"{len(every)} runs; the detail is the median run's",
+        ),
+        Row(
+            "tree RSS slope, every run",
+            ", ".join(
+                f"{slope([(x.articles / 1000, x.tree.rss_mb) for x in after_warmup(r)]):+.2f}"
+                for r in every
+            ),
+            "MB / 1,000 articles after warm-up",
+        ),
         Row(
             "median tree RSS after warm-up",
             f"{statistics.median(s.tree.rss_mb for s in late):,.0f} MB" if late else "-",
@@ -466,10 +487,11 @@ def report(result: SoakResult, *, command: str) -> BenchReport:
 
 
 def run_benchmark(quick: bool = False) -> BenchReport:
-    """The full soak (`quick`: 1,000 articles over 10 feeds)."""
-    result = run_soak(QUICK_ARTICLES, feeds=10) if quick else run_soak()
+    """The full soak, three times (`quick`: once, 1,000 articles over 10 feeds)."""
+    runs = [run_soak(QUICK_ARTICLES, feeds=10)] if quick else [run_soak() for _ in range(3)]
+    median = sorted(runs, key=peak_rss_mb)[len(runs) // 2]
     command = ".venv/bin/python -m bench soak" + (" --quick" if quick else "")
-    return report(result, command=command)
+    return report(median, command=command, runs=runs)
 
 
 if __name__ == "__main__":
