@@ -451,8 +451,8 @@ def _kill(executor: ProcessPoolExecutor, patience: float = 0.0) -> None:
     # ProcessPoolExecutor cannot stop a running task, so end its processes ourselves
     # (`_processes` is private but present since 3.2); SIGKILL because a stuck worker
     # may not answer SIGTERM. `shutdown(wait=False)` is not an option: on 3.11 it
-    # clears `_processes` under the manager thread, which then fails with a TypeError
-    # when a worker retires after `max_tasks_per_child`.
+    # clears `_processes` under the manager thread, which can then fail with a
+    # TypeError while it still tracks a worker.
     processes = list((getattr(executor, "_processes", None) or {}).values())
 
     def kill() -> None:

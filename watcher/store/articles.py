@@ -56,16 +56,7 @@ def known_entry_keys(session: Session, source_id: int, keys: Iterable[str]) -> s
 
 def known_canonical_urls(session: Session, urls: Iterable[str]) -> set[str]:
     """The subset of canonical URLs already stored as articles."""
-    wanted = list(set(urls))
-    found: set[str] = set()
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
-        found.update(
-            session.scalars(
-                select(ArticleRow.canonical_url).where(ArticleRow.canonical_url.in_(chunk))
-            )
-        )
-    return found
+    return set(_article_ids(session, urls))
 
 
 def save_poll(
