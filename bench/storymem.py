@@ -28,8 +28,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from watcher.model import ArticleRecord, ExtractionStatus, FeedEntry
+from watcher.shingles import NUM_PERM
 from watcher.store.articles import SavedArticle
-from watcher.stories import NUM_PERM, SAMPLE_LIMIT, WORD_SHINGLE, Fingerprint
+from watcher.stories import SAMPLE_LIMIT, WORD_SHINGLE, Fingerprint
 from watcher.stories_index import PersistentStories
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -18,11 +18,19 @@ from watcher.model import (
     FetchResult,
     SourceSpec,
 )
+from watcher.shingles import NUM_PERM
 from watcher.store.articles import SavedArticle, save_poll
 from watcher.store.db import Database, open_database
-from watcher.store.models import SourceRow
+from watcher.store.models import ArticleRow, SourceRow
 from watcher.store.sources import sync_sources
-from watcher.stories import NUM_PERM, SAMPLE_LIMIT, Fingerprint, StoryIndex, fingerprint
+from watcher.store.story_rows import refresh_stale_fingerprints
+from watcher.stories import (
+    FORMAT_VERSION,
+    SAMPLE_LIMIT,
+    Fingerprint,
+    StoryIndex,
+    fingerprint,
+)
 from watcher.stories_index import DEFAULT_WINDOW, PersistentStories
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -249,3 +257,51 @@ def test_loading_reads_only_the_articles_of_the_window(db: Database) -> None:
     everything = PersistentStories.load(db, now=T0, window=None)
     assert len(everything) == 3
     assert everything.find(copy_of(1)) == old.story_id
+
+
+def test_fingerprints_of_an_older_format_are_recomputed_when_the_index_loads(
+    db: Database,
+) -> None:
+    """After an upgrade that changed the fingerprint format, stored articles still attract copies.
+
+    Articles in the window get their fingerprint recomputed from their text and saved; older
+    ones are left alone; an article whose text was pruned loses its fingerprint.
+    """
+    with db.session() as session:
+        sync_sources(session, [SPEC], T0)
+    old = store(db, 1, T0 - timedelta(days=10))
+    recent = store(db, 2, T0 - timedelta(days=1))
+    pruned = store(db, 3, T0 - timedelta(hours=2))
+    current = store(db, 4, T0 - timedelta(hours=1))
+    earlier_format = b"\x01" + b"\x00" * 600  # not readable by this version
+    with db.session() as session:
+        for item in (old, recent, pruned):
+            row = session.get(ArticleRow, item.article_id)
+            assert row is not None
+            row.fingerprint = earlier_format
+            if item is pruned:
+                row.text = None
+
+    stories = PersistentStories.load(db, now=T0, window=timedelta(days=7))
+
+    assert [stories.find(copy_of(n)) for n in (2, 3, 4)] == [
+        recent.story_id,
+        None,
+        current.story_id,
+    ]
+    with db.session() as session:
+        stored = {
+            item.article_id: session.scalar(
+                select(ArticleRow.fingerprint).where(ArticleRow.id == item.article_id)
+            )
+            for item in (old, recent, pruned, current)
+        }
+    assert stored[recent.article_id] == fp_bytes(2)
+    assert stored[current.article_id] == fp_bytes(4)
+    assert stored[pruned.article_id] is None
+    assert stored[old.article_id] == earlier_format  # outside the window: never read
+    with db.session() as session:
+        again = refresh_stale_fingerprints(
+            session, since=T0 - timedelta(days=7), version=FORMAT_VERSION, compute=lambda t: b""
+        )
+    assert again == 0  # a second start finds nothing to do

@@ -6,15 +6,15 @@ restart (`StoryIndex.from_rows`).
 
 How two texts are compared (the thresholds are module constants):
 
-* Normalisation: NFKC (full-width letters and half-width kana fold), case
-  folding, punctuation dropped. Tokens are `\\w+` words, except that each
-  CJK character (Han, hiragana, katakana) is a token of its own.
+* Tokens: NFKC, case folding, `\\w+` words, and each CJK character (Han,
+  hiragana, katakana) a token of its own (`watcher.shingles` does the
+  arithmetic).
 * Shingles: 5 consecutive words; for text that is mostly CJK (written
   without spaces), 8 consecutive characters, about as specific as five
   English words (Japanese words average two to three characters).
 * A `Fingerprint` holds a 128-permutation MinHash (datasketch's scheme
-  affine32 with seed 1, computed here with NumPy) to find candidates by LSH
-  banding and estimate Jaccard, plus a *FracMinHash* sample (every shingle hash below 2**32/4,
+  affine32 with seed 1) to find candidates by LSH banding and estimate
+  Jaccard, plus a *FracMinHash* sample (every shingle hash below 2**32/4,
   at most 512 of them) to measure containment, which MinHash estimates
   poorly for sets of different sizes.
 * Candidates come from LSH banding (42 bands of 3 MinHash values: a pair
@@ -34,18 +34,15 @@ How two texts are compared (the thresholds are module constants):
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import re
 import struct
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-NUM_PERM = 128
+from watcher.shingles import NUM_PERM, minhash, shingle_hashes, tokens
+
 WORD_SHINGLE = 5
 CJK_SHINGLE = 8
 MIN_SHINGLES = 40
@@ -58,12 +55,11 @@ MAX_SAMPLE = 512
 _MIN_SAMPLE = 8  # fewer sampled hashes than this say too little about containment
 _MIN_ROWS = 64  # the band table's smallest allocation, in rows
 
-_FORMAT_VERSION = 1  # bump when tokens, shingles, hashing or the MinHash scheme change
+FORMAT_VERSION = 2  # bump when tokens, shingles, hashing or the MinHash scheme change
+"""The fingerprint format `to_bytes` writes. 1: SHA-1 of each shingle's string; 2:
+token hashes combined per shingle (`watcher.shingles`). Stored fingerprints of
+another format are recomputed from the article's text when the index loads."""
 _HEADER = struct.Struct("<BBIQ")  # version, shingle size, shingle count, sample limit
-_MINHASH_SEED = 1
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(f"[{_CJK}]|[^\\W{_CJK}]+")
-_CJK_CHAR = re.compile(f"[{_CJK}]")
 
 
 @dataclass(frozen=True)
@@ -87,7 +83,7 @@ class Fingerprint:
 
     def to_bytes(self) -> bytes:
         """Serialise: a 14-byte header, 512 bytes of MinHash, 4 bytes per sampled hash."""
-        header = _HEADER.pack(_FORMAT_VERSION, self.shingle_size, self.shingles, self.sample_limit)
+        header = _HEADER.pack(FORMAT_VERSION, self.shingle_size, self.shingles, self.sample_limit)
         return header + self.minhash + self.sample
 
     @classmethod
@@ -96,8 +92,8 @@ class Fingerprint:
         if len(data) < _HEADER.size + 4 * NUM_PERM:
             raise ValueError(f"fingerprint too short: {len(data)} bytes")
         version, size, shingles, limit = _HEADER.unpack_from(data)
-        if version != _FORMAT_VERSION:
-            raise ValueError(f"fingerprint format {version}, expected {_FORMAT_VERSION}: recompute")
+        if version != FORMAT_VERSION:
+            raise ValueError(f"fingerprint format {version}, expected {FORMAT_VERSION}: recompute")
         start = _HEADER.size + 4 * NUM_PERM
         if (len(data) - start) % 4:
             raise ValueError("fingerprint sample is not whole uint32 values")
@@ -116,15 +112,9 @@ class Fingerprint:
 
 def fingerprint(text: str) -> Fingerprint:
     """The fingerprint of an article's text (the body; headlines differ between copies)."""
-    normal = unicodedata.normalize("NFKC", text).casefold()
-    tokens = _TOKEN.findall(normal)
-    cjk = len(_CJK_CHAR.findall(normal))  # each CJK character is a token of its own
-    size = CJK_SHINGLE if tokens and cjk * 2 > len(tokens) else WORD_SHINGLE
-    joiner = "" if size == CJK_SHINGLE else " "
-    shingles = {joiner.join(tokens[i : i + size]) for i in range(max(1, len(tokens) - size + 1))}
-    shingles.discard("")
-    hashes = np.unique(_hash32(shingles))  # sorted, distinct
-    minhash = _minhash(hashes)
+    words, cjk = tokens(text)
+    size = CJK_SHINGLE if words and cjk * 2 > len(words) else WORD_SHINGLE
+    hashes = shingle_hashes(words, size)
     sample = hashes[hashes < SAMPLE_LIMIT]  # sorted, so the smallest come first
     limit = SAMPLE_LIMIT
     if len(sample) > MAX_SAMPLE:
@@ -133,60 +123,10 @@ def fingerprint(text: str) -> Fingerprint:
     return Fingerprint(
         shingle_size=size,
         shingles=len(hashes),
-        minhash=minhash.astype("<u4").tobytes(),
+        minhash=minhash(hashes).astype("<u4").tobytes(),
         sample=sample.astype("<u4").tobytes(),
         sample_limit=limit,
     )
-
-
-def _hash32(shingles: Iterable[str]) -> np.ndarray[Any, np.dtype[np.uint32]]:
-    """Each shingle's SHA-1, first 4 bytes little-endian, as datasketch's sha1_hash32.
-
-    Stable across processes and versions (unlike `hash()`). One join and one
-    `frombuffer` instead of an `int` per shingle: this runs for every article.
-    """
-    sha1 = hashlib.sha1
-    digests = b"".join(
-        sha1(s.encode("utf-8"), usedforsecurity=False).digest()[:4] for s in shingles
-    )
-    return np.frombuffer(digests, dtype="<u4").astype(np.uint32)
-
-
-# MurmurHash3's 32-bit finalizer constants (shift, multiply, shift, multiply, shift).
-_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
-
-
-@functools.cache
-def _permutations() -> tuple[np.ndarray[Any, np.dtype[np.uint32]], ...]:
-    """The 128 affine permutations `h -> a*h + b mod 2**32` (odd `a`), drawn once.
-
-    Drawn exactly as datasketch's MinHash(scheme="affine32", seed=1) draws
-    them, so fingerprints stay those of format version 1 (a test compares the
-    two). Not datasketch itself: it imports SciPy, about 55 MB in every
-    process that fingerprints (the daemon and each extraction worker).
-    """
-    gen = np.random.RandomState(_MINHASH_SEED)
-    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
-    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
-    return a, b
-
-
-def _minhash(hashes: np.ndarray[Any, np.dtype[np.uint32]]) -> np.ndarray[Any, np.dtype[Any]]:
-    """The MinHash of a set of 32-bit shingle hashes (all 0xFFFFFFFF for an empty set)."""
-    if len(hashes) == 0:
-        return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
-    s1, m1, s2, m2, s3 = _FMIX32
-    hv = hashes.astype(np.uint32).reshape(-1, 1)
-    # The finalizer spreads structured inputs before the affine maps (uint32 arithmetic
-    # wraps around, which is the intended mod 2**32).
-    hv = hv ^ (hv >> np.uint32(s1))
-    hv = hv * np.uint32(m1)
-    hv = hv ^ (hv >> np.uint32(s2))
-    hv = hv * np.uint32(m2)
-    hv = hv ^ (hv >> np.uint32(s3))
-    a, b = _permutations()
-    result: np.ndarray[Any, np.dtype[np.uint32]] = (hv * a + b).min(axis=0)
-    return result
 
 
 @dataclass(frozen=True)

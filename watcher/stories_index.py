@@ -21,11 +21,19 @@ from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+import structlog
+
 from watcher.model import ArticleRecord
 from watcher.store.articles import SavedArticle
 from watcher.store.db import Database
-from watcher.store.story_rows import StoredFingerprint, recent_story_fingerprints
-from watcher.stories import Fingerprint, StoryIndex
+from watcher.store.story_rows import (
+    StoredFingerprint,
+    recent_story_fingerprints,
+    refresh_stale_fingerprints,
+)
+from watcher.stories import FORMAT_VERSION, Fingerprint, StoryIndex, fingerprint
+
+log = structlog.get_logger("watcher.stories_index")
 
 DEFAULT_WINDOW = timedelta(days=7)
 """How long an article can attract copies after we first saw it.
@@ -76,11 +84,20 @@ class PersistentStories:
         now: datetime | None = None,
         window: timedelta | None = DEFAULT_WINDOW,
     ) -> PersistentStories:
-        """The articles first seen within `window` before `now` (default: the wall clock)."""
+        """The articles first seen within `window` before `now` (default: the wall clock).
+
+        Stored fingerprints of an older format are recomputed first (and saved).
+        """
         now = datetime.now(UTC) if now is None else now
         since = None  # no window, or one reaching before year 1: read everything
         if window is not None and window < now - datetime.min.replace(tzinfo=UTC):
             since = now - window
+        with db.session() as session:  # after an upgrade that changed the fingerprint format
+            refreshed = refresh_stale_fingerprints(
+                session, since=since, version=FORMAT_VERSION, compute=_fingerprint_bytes
+            )
+        if refreshed:
+            log.info("fingerprints_recomputed", articles=refreshed, format=FORMAT_VERSION)
         with db.session() as session:
             return cls(recent_story_fingerprints(session, since=since), window=window, now=now)
 
@@ -157,6 +174,10 @@ class PersistentStories:
         self._index.add(article_id, story_id, Fingerprint.from_bytes(data))
         if article_id in self._index:  # texts too short to cluster are not indexed
             self._seen.append((stamp, article_id))
+
+
+def _fingerprint_bytes(text: str) -> bytes:
+    return fingerprint(text).to_bytes()
 
 
 def _stamp(moment: datetime) -> float:

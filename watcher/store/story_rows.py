@@ -7,11 +7,11 @@ window), so only they are read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from watcher.store.models import ArticleRow
@@ -39,14 +39,55 @@ def recent_story_fingerprints(
     """
     query = select(
         ArticleRow.id, ArticleRow.story_id, ArticleRow.first_seen_at, ArticleRow.fingerprint
-    ).where(ArticleRow.fingerprint.is_not(None))
-    if since is not None:
-        if since.tzinfo is None:
-            raise ValueError("recent_story_fingerprints: `since` must be an aware datetime")
-        query = query.where(ArticleRow.first_seen_at >= since)
+    ).where(_with_fingerprint(since))
     query = query.order_by(ArticleRow.first_seen_at, ArticleRow.id).execution_options(
         yield_per=_BATCH
     )
     for article_id, story_id, first_seen_at, data in session.execute(query):
         if data is not None:
             yield StoredFingerprint(article_id, story_id, first_seen_at, data)
+
+
+def refresh_stale_fingerprints(
+    session: Session,
+    *,
+    since: datetime | None,
+    version: int,
+    compute: Callable[[str], bytes],
+) -> int:
+    """Recompute fingerprints of another format than `version`; how many were rewritten.
+
+    Only articles first seen at or after `since` (None: all), the ones the
+    story index reads. A fingerprint's first byte is its format version, so
+    after an upgrade that changes the format the stale rows are found by
+    SQL and rewritten from the article's text; an article whose text was
+    pruned loses its fingerprint (it can no longer be compared). The caller
+    commits.
+    """
+    stale = and_(
+        _with_fingerprint(since), func.substr(ArticleRow.fingerprint, 1, 1) != bytes([version])
+    )
+    ids = list(session.scalars(select(ArticleRow.id).where(stale).order_by(ArticleRow.id)))
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start : start + _BATCH]
+        rows = session.execute(
+            select(ArticleRow.id, ArticleRow.text).where(ArticleRow.id.in_(chunk))
+        ).all()
+        session.execute(
+            update(ArticleRow),
+            [
+                {"id": article_id, "fingerprint": None if text is None else compute(text)}
+                for article_id, text in rows
+            ],
+        )
+    return len(ids)
+
+
+def _with_fingerprint(since: datetime | None) -> ColumnElement[bool]:
+    """Articles with a fingerprint, first seen at or after `since` (None: any time)."""
+    condition: ColumnElement[bool] = ArticleRow.fingerprint.is_not(None)
+    if since is not None:
+        if since.tzinfo is None:
+            raise ValueError("story rows: `since` must be an aware datetime")
+        condition = and_(condition, ArticleRow.first_seen_at >= since)
+    return condition
