@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Set
 
-from watcher import __version__
 from watcher.config import FetchConfig
 from watcher.extract_pool import ExtractorPool
-from watcher.fetch import Fetcher, FetchSettings
+from watcher.fetch import USER_AGENT, Fetcher, FetchSettings
 from watcher.model import (
     ArticleRecord,
     Document,
@@ -26,8 +25,6 @@ from watcher.ruleset import RuleSnapshot
 from watcher.stories import fingerprint
 from watcher.urls import canonical_url, host_of
 
-PROJECT_URL = "https://github.com/watcher-news/watcher"
-
 
 def fetch_settings(cfg: FetchConfig) -> FetchSettings:
     """The fetcher's settings from the `[fetch]` config table."""
@@ -38,7 +35,7 @@ def fetch_settings(cfg: FetchConfig) -> FetchSettings:
         max_page_bytes=cfg.max_page_bytes,
         max_redirects=cfg.max_redirects,
         retries=cfg.retries,
-        user_agent=cfg.user_agent or f"watcher/{__version__} (+{PROJECT_URL})",
+        user_agent=cfg.user_agent or USER_AGENT,
         per_host=cfg.per_host,
         allow_private_addresses=cfg.allow_private_addresses,
         allowed_networks=cfg.allowed_networks,
