@@ -30,7 +30,8 @@ from urllib.parse import urljoin, urlsplit
 from watcher.model import ExtractedPage, Extraction, ExtractionStatus
 
 if TYPE_CHECKING:
-    from watcher.extract_pool import ExtractorPool, PageInput, PoolSettings
+    from watcher.extract_pool import ExtractorPool, PoolSettings
+    from watcher.extract_worker import PageInput
 
 __all__ = [
     "DEFAULT_OPTIONS",

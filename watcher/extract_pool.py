@@ -4,11 +4,12 @@ Why processes: trafilatura in threads can segfault (lxml; trafilatura issue
 840), its caches grow about 1 MB per page (issue 216) and some pages run for
 minutes (issue 704). So:
 
-* workers call `trafilatura.meta.reset_caches()` every `RESET_CACHES_EVERY`
-  pages, and the pool is recycled after `max_tasks_per_child` pages per
-  worker: the old pool finishes the pages it has and exits, then new pages
-  go to a fresh pool (never both at once: two sets of workers would double
-  the memory of the process tree for a moment). Not ProcessPoolExecutor's
+* workers (`watcher.extract_worker`) call `trafilatura.meta.reset_caches()`
+  every `RESET_CACHES_EVERY` pages, and the pool is recycled after
+  `max_tasks_per_child` pages per worker: the old pool finishes the pages
+  it has and exits, then new pages go to a fresh pool (never both at once:
+  two sets of workers would double the memory of the process tree for a
+  moment). Not ProcessPoolExecutor's
   own `max_tasks_per_child`: on CPython 3.11-3.13 a worker that retires
   while pages are queued may never be replaced and the queue hangs (cpython
   issue 115634);
@@ -38,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import signal
 import sys
 import threading
 import time
@@ -47,13 +47,12 @@ from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from types import FrameType, TracebackType
-from typing import Protocol
+from types import TracebackType
 
 from watcher.extract import DEFAULT_OPTIONS, ExtractOptions, extract_article
+from watcher.extract_worker import PageInput, PageTask, init_worker, run_page
 from watcher.model import Extraction, ExtractionStatus
 
-RESET_CACHES_EVERY = 50  # pages; trafilatura's caches grow ~1 MB per page
 # The GIL switch interval this process uses once it has a pool (CPython's default is
 # 5 ms). The executor's manager and queue-feeder threads take the GIL whenever the
 # event loop's thread makes a system call (each submit writes to a wake-up pipe) and
@@ -61,23 +60,6 @@ RESET_CACHES_EVERY = 50  # pages; trafilatura's caches grow ~1 MB per page
 # 3.7 ms of every page's submit waiting to get the GIL back.
 SWITCH_INTERVAL = 0.0005
 _SUBMIT_ATTEMPTS = 3  # a pool that breaks between creation and submit is replaced this often
-
-
-class PageTask(Protocol):
-    """The work a pool runs: `extract_article`, or a stand-in with the same shape."""
-
-    def __call__(
-        self, body: bytes, *, url: str, content_type: str, options: ExtractOptions
-    ) -> Extraction: ...
-
-
-@dataclass(frozen=True)
-class PageInput:
-    """One fetched page to extract; `content_type` is the raw header, charset included."""
-
-    body: bytes
-    url: str
-    content_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,50 +77,6 @@ class PoolSettings:
     def in_flight(self) -> int:
         """How many pages may be submitted and not yet finished."""
         return self.workers * (1 + self.queued_per_worker)
-
-
-class _Deadline(BaseException):
-    """Raised by SIGALRM inside a worker; a BaseException so `except Exception` can't eat it."""
-
-
-class _WorkerState:
-    """Per worker process: whether a page is running, and how many have run."""
-
-    in_task = False
-    done = 0
-
-
-def _on_alarm(signum: int, frame: FrameType | None) -> None:
-    if _WorkerState.in_task:
-        raise _Deadline
-
-
-def _init_worker() -> None:
-    signal.signal(signal.SIGALRM, _on_alarm)
-    # The parent handles Ctrl-C and SIGTERM and shuts the pool down.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _run(task: PageTask, page: PageInput, options: ExtractOptions, deadline: float) -> Extraction:
-    """In a worker: one page under the soft deadline."""
-    _WorkerState.in_task = True
-    signal.setitimer(signal.ITIMER_REAL, deadline)
-    try:
-        return task(page.body, url=page.url, content_type=page.content_type, options=options)
-    except _Deadline:
-        return Extraction(ExtractionStatus.FAILED, reason=f"deadline: over {deadline:g} s")
-    finally:
-        _WorkerState.in_task = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        _WorkerState.done += 1
-        if _WorkerState.done % RESET_CACHES_EVERY == 0:
-            _reset_caches()
-
-
-def _reset_caches() -> None:
-    import trafilatura.meta
-
-    trafilatura.meta.reset_caches()
 
 
 def _failed(reason: str) -> Extraction:
@@ -354,7 +292,7 @@ class ExtractorPool:
             executor, generation = self._current()
             try:
                 future = executor.submit(
-                    _run, self._task, page, self.options, self.settings.deadline
+                    run_page, self._task, page, self.options, self.settings.deadline
                 )
             except (BrokenProcessPool, RuntimeError):  # broken or shut down under us
                 self._replace(generation)
@@ -374,12 +312,17 @@ class ExtractorPool:
                 if self.settings.start_method == "forkserver":
                     # Workers fork from a server that has imported trafilatura once.
                     context.set_forkserver_preload(
-                        ["watcher.extract", "watcher.stories", "trafilatura"]
+                        [
+                            "watcher.extract_worker",
+                            "watcher.extract",
+                            "watcher.stories",
+                            "trafilatura",
+                        ]
                     )
                 self._executor = ProcessPoolExecutor(
                     max_workers=self.settings.workers,
                     mp_context=context,
-                    initializer=_init_worker,
+                    initializer=init_worker,
                 )
                 self._generation += 1
                 self._submitted = 0

@@ -1,0 +1,85 @@
+"""The worker side of `watcher.extract_pool`: what runs inside an extraction process.
+
+A worker runs one page at a time under a *soft* deadline: SIGALRM raises
+out of trafilatura and the page comes back `FAILED` with the reason, while
+the worker lives on for the next page. Every `RESET_CACHES_EVERY` pages it
+empties trafilatura's caches, which grow about 1 MB per page (trafilatura
+issue 216). The parent's hard deadline, crash recovery and recycling are in
+`watcher.extract_pool`.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from types import FrameType
+from typing import Protocol
+
+from watcher.extract import ExtractOptions
+from watcher.model import Extraction, ExtractionStatus
+
+RESET_CACHES_EVERY = 50  # pages; trafilatura's caches grow ~1 MB per page
+
+
+class PageTask(Protocol):
+    """The work a pool runs: `extract_article`, or a stand-in with the same shape."""
+
+    def __call__(
+        self, body: bytes, *, url: str, content_type: str, options: ExtractOptions
+    ) -> Extraction: ...
+
+
+@dataclass(frozen=True)
+class PageInput:
+    """One fetched page to extract; `content_type` is the raw header, charset included."""
+
+    body: bytes
+    url: str
+    content_type: str = ""
+
+
+class _Deadline(BaseException):
+    """Raised by SIGALRM inside a worker; a BaseException so `except Exception` can't eat it."""
+
+
+class _WorkerState:
+    """Per worker process: whether a page is running, and how many have run."""
+
+    in_task = False
+    done = 0
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    if _WorkerState.in_task:
+        raise _Deadline
+
+
+def init_worker() -> None:
+    """The pool's initializer: the deadline's signal handler; Ctrl-C is the parent's."""
+    signal.signal(signal.SIGALRM, _on_alarm)
+    # The parent handles Ctrl-C and SIGTERM and shuts the pool down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_page(
+    task: PageTask, page: PageInput, options: ExtractOptions, deadline: float
+) -> Extraction:
+    """In a worker: one page under the soft deadline of `deadline` seconds."""
+    _WorkerState.in_task = True
+    signal.setitimer(signal.ITIMER_REAL, deadline)
+    try:
+        return task(page.body, url=page.url, content_type=page.content_type, options=options)
+    except _Deadline:
+        return Extraction(ExtractionStatus.FAILED, reason=f"deadline: over {deadline:g} s")
+    finally:
+        _WorkerState.in_task = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        _WorkerState.done += 1
+        if _WorkerState.done % RESET_CACHES_EVERY == 0:
+            _reset_caches()
+
+
+def _reset_caches() -> None:
+    import trafilatura.meta
+
+    trafilatura.meta.reset_caches()
