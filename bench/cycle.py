@@ -171,7 +171,26 @@ class SiteProcess:
             process.kill()
             raise RuntimeError("the benchmark site did not start")
         port, page_bytes = parent.recv()
-        return cls(process, port, page_bytes)
+        site = cls(process, port, page_bytes)
+        site.wait_ready()
+        return site
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Return once the site answers, so no start-up work overlaps a measurement."""
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+        give_up = time.monotonic() + timeout
+        while True:
+            try:
+                with opener.open(self.url("/feed/0.xml"), timeout=5) as response:
+                    response.read()
+                return
+            except OSError:
+                if time.monotonic() > give_up:
+                    self.stop()
+                    raise RuntimeError("the benchmark site does not answer") from None
+                time.sleep(0.1)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
