@@ -229,20 +229,12 @@ def real_page_reference(sample: int) -> tuple[float, float] | None:
     """(median KB, mean extraction seconds) of real news pages; None without ../shared."""
     import gzip
 
-    from watcher.extract import extract_page
-
     paths = sorted(REAL_PAGES.glob("*.html.gz"))[:sample]
     if not paths:
         return None
-    pages = [gzip.decompress(p.read_bytes()) for p in paths]
-    for body in pages[:5]:
-        extract_page(body, url="http://127.0.0.1/real", content_type="text/html")
-    times = []
-    for body in pages:
-        start = time.perf_counter()
-        extract_page(body, url="http://127.0.0.1/real", content_type="text/html")
-        times.append(time.perf_counter() - start)
-    size = statistics.median(len(b) for b in pages) / 1024
+    pages = [(f"/real/{p.name}", gzip.decompress(p.read_bytes())) for p in paths]
+    times = extraction_times(pages)
+    size = statistics.median(len(b) for _, b in pages) / 1024
     return size, statistics.mean(times)
 
 
