@@ -210,7 +210,7 @@ def sample_pages(per_feed: int, sample: int) -> list[tuple[str, bytes]]:
 
 def extraction_times(pages: list[tuple[str, bytes]]) -> list[float]:
     """Seconds for each page through `extract_page`, in this process, one at a time."""
-    from watcher.extract import extract_page
+    from watcher.extract.page import extract_page
 
     for path, body in pages[:5]:  # warm up: imports, caches
         extract_page(body, url=f"http://127.0.0.1{path}", content_type="text/html")
@@ -252,10 +252,10 @@ class CycleRun:
 def run_cycles(site: SiteProcess, feeds: int, workers: int) -> CycleRun:
     """A full cycle on a fresh database, then a forced cycle where every feed answers 304."""
     from watcher.config import Config, FetchConfig
-    from watcher.extract_pool import ExtractorPool, PoolSettings
+    from watcher.extract.pool import ExtractorPool, PoolSettings
     from watcher.model import FetchOutcome, SourceSpec
-    from watcher.pipeline import Pipeline
-    from watcher.ruleset import ActiveRules
+    from watcher.pipeline.cycle import Pipeline
+    from watcher.rules.active import ActiveRules
     from watcher.store.db import open_database
 
     sources = tuple(SourceSpec(f"feed-{f}", site.url(f"/feed/{f}.xml")) for f in range(feeds))

@@ -103,7 +103,7 @@ def score_texts(results: Mapping[str, str], truth: Mapping[str, str]) -> Scores:
 
 
 def main() -> None:
-    from watcher.extract import ExtractorPool, PageInput, PoolSettings, extract_page
+    from watcher.extract.page import ExtractorPool, PageInput, PoolSettings, extract_page
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)

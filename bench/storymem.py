@@ -28,10 +28,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from watcher.model import ArticleRecord, ExtractionStatus, FeedEntry
-from watcher.shingles import NUM_PERM
+from watcher.pipeline.story_index import PersistentStories
 from watcher.store.articles import SavedArticle
-from watcher.stories import SAMPLE_LIMIT, WORD_SHINGLE, Fingerprint
-from watcher.stories_index import PersistentStories
+from watcher.stories.cluster import SAMPLE_LIMIT, WORD_SHINGLE, Fingerprint
+from watcher.stories.shingles import NUM_PERM
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SHINGLES, SAMPLED = 850, 215  # medians of bench/workload.py's English 6 KB articles

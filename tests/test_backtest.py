@@ -11,8 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from watcher.backtest import BacktestResult, backtest
-from watcher.cli import main
+from watcher.cli.main import main
 from watcher.model import (
     ArticleRecord,
     Document,
@@ -23,6 +22,7 @@ from watcher.model import (
     Hit,
     SourceSpec,
 )
+from watcher.pipeline.backtest import BacktestResult, backtest
 from watcher.rules.load import load_rules
 from watcher.rules.match import compile_rules, match
 from watcher.store.articles import save_poll

@@ -13,7 +13,7 @@ from tests.rules_helpers import make_rule
 from watcher.model import Document
 from watcher.rules.load import load_rules
 from watcher.rules.match import compile_rules, match
-from watcher.textnorm import is_nospace_char
+from watcher.text.normalize import is_nospace_char
 
 ROOT = Path(__file__).resolve().parents[1]
 

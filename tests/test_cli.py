@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from watcher.cli import main
+from watcher.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def test_rules_check_passes_on_the_default_rules() -> None:
 
 def test_match_json_reports_each_seed_s_expected_rules() -> None:
     """`match --json` on the seeds lists at least the rules each seed's front matter names."""
-    from watcher.textdoc import read_text_document
+    from watcher.text.document import read_text_document
 
     seeds = sorted((ROOT / "seeds").glob("*.txt"))
     assert len(seeds) == 2

@@ -31,7 +31,7 @@ LEASE = 0.5  # seconds: the claim left by the killed process runs out quickly
 
 SCRIPT = """
 import os, signal, sys
-from watcher.alerts.outbox import Dispatcher
+from watcher.pipeline.dispatch import Dispatcher
 from watcher.alerts.slack import SlackBotSender
 from watcher.store.db import open_database
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from watcher.config import AlertsConfig, Config, FetchConfig
-from watcher.daemon import DaemonSettings
+from watcher.daemon.reload import diff_config, file_stamp, rules_stamp
+from watcher.daemon.service import DaemonSettings
 from watcher.errors import ConfigError
 from watcher.model import SourceSpec
-from watcher.reload import diff_config, file_stamp, rules_stamp
 
 
 def test_settings_default_without_environment() -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from tests.dispatch_helpers import NAMES, FakeTime, Recorder, alert_rows, article, dispatcher, seed
 from tests.support.slackstub import Reply, SlackStub
-from watcher.alerts.outbox import Dispatcher
 from watcher.alerts.slack import SlackBotSender, SlackWebhookSender
+from watcher.pipeline.dispatch import Dispatcher
 from watcher.store.db import Database, open_database
 
 

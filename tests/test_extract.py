@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from watcher.extract import ExtractOptions, decode_html, extract_page
+from watcher.extract.page import ExtractOptions, decode_html, extract_page
 from watcher.model import ExtractionStatus
 
 ARTICLE_EN = [

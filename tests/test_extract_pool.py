@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.test_extract import ARTICLE_EN, article_page
-from watcher.extract import (
+from watcher.extract.page import (
     ExtractOptions,
     ExtractorPool,
     PageInput,
@@ -19,7 +19,7 @@ from watcher.extract import (
     extract_page,
 )
 from watcher.model import Extraction, ExtractionStatus
-from watcher.stories import fingerprint
+from watcher.stories.cluster import fingerprint
 
 PAGE = article_page(ARTICLE_EN).encode()
 FAST = PoolSettings(workers=2, deadline=0.5, grace=1.5, max_tasks_per_child=3)

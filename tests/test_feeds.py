@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watcher.feeds import MAX_KEY_CHARS, parse_feed, strip_internal_dtd
+from watcher.ingest.feeds import MAX_KEY_CHARS, parse_feed, strip_internal_dtd
 from watcher.model import FetchOutcome, ParsedFeed
 
 URL = "https://news.example/world/feed.xml"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.httpserver import LocalSite
-from watcher.decompress import TruncatedStream, decode_body
-from watcher.feeds import parse_feed
-from watcher.fetch import Fetcher, FetchSettings
+from watcher.ingest.decompress import TruncatedStream, decode_body
+from watcher.ingest.feeds import parse_feed
+from watcher.ingest.fetch import Fetcher, FetchSettings
 from watcher.model import FetchOutcome, FetchResult, ParsedFeed
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"

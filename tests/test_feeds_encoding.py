@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from watcher.feeds import parse_feed
+from watcher.ingest.feeds import parse_feed
 from watcher.model import FeedEntry
 
 URL = "https://news.example/feed.xml"

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.httpserver import LocalSite, RequestHandler, gzip_of_zeros, refused_url
 from watcher.errors import ConfigError
-from watcher.fetch import MAX_RETRY_AFTER, Fetcher, FetchSettings, parse_retry_after
+from watcher.ingest.fetch import MAX_RETRY_AFTER, Fetcher, FetchSettings, parse_retry_after
 from watcher.model import FetchOutcome, FetchResult
 
 MiB = 1024 * 1024

@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from watcher.decompress import BodyTooLarge, TruncatedStream, decode_body
+from watcher.ingest.decompress import BodyTooLarge, TruncatedStream, decode_body
 
 TEXT = b"<rss><channel><title>gzip</title></channel></rss>" * 20
 

@@ -14,9 +14,8 @@ import pytest
 from aiohttp.resolver import ThreadedResolver
 
 from tests.support.httpserver import LocalSite
-from watcher.fetch import Fetcher, FetchSettings
-from watcher.model import FetchOutcome, FetchResult
-from watcher.ssrf import (
+from watcher.ingest.fetch import Fetcher, FetchSettings
+from watcher.ingest.ssrf import (
     AddressPolicy,
     BlockedAddressError,
     GuardedResolver,
@@ -24,6 +23,7 @@ from watcher.ssrf import (
     guarded_socket_factory,
     is_public_address,
 )
+from watcher.model import FetchOutcome, FetchResult
 
 GUARDED = FetchSettings(connect_timeout=2.0, total_timeout=5.0, retries=0, backoff=0.01)
 FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"

@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from watcher.extract import extract_page
-from watcher.feeds import parse_feed
-from watcher.listing import discover_links, parse_sitemap
+from watcher.extract.page import extract_page
+from watcher.ingest.feeds import parse_feed
+from watcher.ingest.listing import discover_links, parse_sitemap
 from watcher.model import Extraction, ExtractionStatus, ParsedFeed
-from watcher.urls import canonical_url, host_of
+from watcher.text.urls import canonical_url, host_of
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 BASE = "http://news.example.org/section/feed.xml"

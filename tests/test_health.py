@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.httpserver import LocalSite, refused_url
-from watcher.errors import ConfigError
-from watcher.health import (
+from watcher.daemon.health import (
     assess,
     database_error,
     health_url,
@@ -21,6 +20,7 @@ from watcher.health import (
     parse_listen,
     probe,
 )
+from watcher.errors import ConfigError
 from watcher.store.db import open_database
 
 

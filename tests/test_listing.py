@@ -10,8 +10,8 @@ import pytest
 
 from tests.support.httpserver import LocalSite
 from watcher.errors import ConfigError
-from watcher.fetch import Fetcher, FetchSettings
-from watcher.listing import compile_patterns, discover_links, parse_sitemap, sitemap_children
+from watcher.ingest.fetch import Fetcher, FetchSettings
+from watcher.ingest.listing import compile_patterns, discover_links, parse_sitemap, sitemap_children
 from watcher.model import FetchOutcome, FetchResult
 
 BASE = "https://www.news.example/world/"

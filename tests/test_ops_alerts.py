@@ -17,9 +17,9 @@ from tests.support.slackstub import SlackStub
 from watcher.alerts.blocks import build_ops_notice
 from watcher.alerts.console import ConsoleSender
 from watcher.alerts.slack import SlackBotSender
-from watcher.health import source_alerts
+from watcher.cli.render import source_json
+from watcher.daemon.health import source_alerts
 from watcher.model import FetchOutcome, FetchResult, SourceSpec
-from watcher.report import source_json
 from watcher.store.db import MIGRATIONS_DIR, Database, create_db_engine, open_database
 from watcher.store.models import RouteMessageRow, SourceRow
 from watcher.store.route_messages import OpsNotice

@@ -25,11 +25,11 @@ from sqlalchemy import func, select
 
 from tests.pipeline_helpers import Harness, fast_fetch, make_config, rss_source, small_pool
 from tests.support.httpserver import LocalSite
-from watcher.decompress import BodyTooLarge, TruncatedStream, decode_body
-from watcher.extract_pool import ExtractorPool
-from watcher.feeds import parse_feed
-from watcher.ingest import fetch_settings
+from watcher.extract.pool import ExtractorPool
+from watcher.ingest.decompress import BodyTooLarge, TruncatedStream, decode_body
+from watcher.ingest.feeds import parse_feed
 from watcher.model import FetchOutcome, SourceSpec
+from watcher.pipeline.article import fetch_settings
 from watcher.store.models import FeedEntryRow, SourceRow
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"

@@ -28,10 +28,10 @@ from tests.pipeline_helpers import (
     small_pool,
 )
 from tests.support.httpserver import LocalSite, gzip_of_zeros, refused_url
-from watcher.extract_pool import ExtractorPool
-from watcher.fetch import FetchSettings
-from watcher.ingest import fetch_settings
+from watcher.extract.pool import ExtractorPool
+from watcher.ingest.fetch import FetchSettings
 from watcher.model import FetchOutcome, SourceSpec
+from watcher.pipeline.article import fetch_settings
 
 PARAS = [
     "Officials in Tokyo said on Monday that Japan was studying how it could join advanced "

@@ -31,9 +31,9 @@ from tests.pipeline_helpers import (
 from tests.support.httpserver import LocalSite
 from watcher.config import AlertsConfig, Config, load_config
 from watcher.errors import ConfigError
-from watcher.extract_pool import ExtractorPool
+from watcher.extract.pool import ExtractorPool
 from watcher.model import FetchOutcome, SourceSpec
-from watcher.pipeline import CycleReport
+from watcher.pipeline.cycle import CycleReport
 from watcher.store.models import RouteMessageRow
 
 OPS_ROUTE = "#watcher-ops"

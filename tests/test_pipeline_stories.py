@@ -24,7 +24,7 @@ from tests.pipeline_helpers import (
     small_pool,
 )
 from tests.support.httpserver import LocalSite
-from watcher.extract_pool import ExtractorPool
+from watcher.extract.pool import ExtractorPool
 from watcher.model import SourceSpec
 
 WIRE_TITLE = "Japan moves closer to AUKUS defence technology projects"

@@ -11,7 +11,7 @@ from tests.rules_helpers import make_rule
 from watcher.errors import DocumentError
 from watcher.rules import check_examples, compile_rules, evaluate, load_corpus, load_rules
 from watcher.rules.match import match
-from watcher.textdoc import read_text_document
+from watcher.text.document import read_text_document
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from watcher.rules.fields import PreparedField, fast_fold
-from watcher.textnorm import FieldText, fold
+from watcher.text.normalize import FieldText, fold
 
 # Pieces chosen to hit every path: ASCII, typographic punctuation, accents
 # (precomposed and combining), characters folding to several characters,

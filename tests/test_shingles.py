@@ -8,14 +8,14 @@ import random
 import numpy as np
 import pytest
 
-from watcher import shingles
-from watcher.shingles import shingle_hashes, tokens
+from watcher.stories import shingles
+from watcher.stories.shingles import shingle_hashes, tokens
 
 MASK64 = (1 << 64) - 1
 
 
 def reference_shingle_hashes(words: list[str], size: int) -> list[int]:
-    """The scheme of `watcher.shingles`' docstring, one Python int at a time."""
+    """The scheme of `watcher.stories.shingles`' docstring, one Python int at a time."""
 
     def token(word: str) -> int:
         return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")

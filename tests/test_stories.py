@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from watcher.stories import Fingerprint, StoryIndex, fingerprint, similarity
+from watcher.stories.cluster import Fingerprint, StoryIndex, fingerprint, similarity
 
 WIRE = [
     "CANBERRA, March 5 - Defence ministers from Australia, Britain and the United States "
@@ -265,7 +265,7 @@ def test_minhash_equals_datasketch_affine32() -> None:
     """Our NumPy MinHash equals datasketch's affine32 (seed 1), across block boundaries."""
     from datasketch import MinHash
 
-    from watcher.shingles import NUM_PERM, minhash
+    from watcher.stories.shingles import NUM_PERM, minhash
 
     rng = np.random.default_rng(11)
     for size in (0, 1, 2, 40, 255, 256, 257, 700, 3000):

@@ -18,20 +18,20 @@ from watcher.model import (
     FetchResult,
     SourceSpec,
 )
-from watcher.shingles import NUM_PERM
+from watcher.pipeline.story_index import DEFAULT_WINDOW, PersistentStories
 from watcher.store.articles import SavedArticle, save_poll
 from watcher.store.db import Database, open_database
 from watcher.store.models import ArticleRow, SourceRow
 from watcher.store.sources import sync_sources
 from watcher.store.story_rows import refresh_stale_fingerprints
-from watcher.stories import (
+from watcher.stories.cluster import (
     FORMAT_VERSION,
     SAMPLE_LIMIT,
     Fingerprint,
     StoryIndex,
     fingerprint,
 )
-from watcher.stories_index import DEFAULT_WINDOW, PersistentStories
+from watcher.stories.shingles import NUM_PERM
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 VOCABULARY = [f"word{n}" for n in range(400)]

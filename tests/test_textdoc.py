@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from watcher.errors import DocumentError
-from watcher.textdoc import parse_published, parse_text_document, read_text_document
+from watcher.text.document import parse_published, parse_text_document, read_text_document
 
 
 def test_headers_then_blank_line_then_text() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from watcher.textnorm import FieldText, fold, is_nospace_char, is_word_char, skeleton_of
+from watcher.text.normalize import FieldText, fold, is_nospace_char, is_word_char, skeleton_of
 
 
 @pytest.mark.parametrize(

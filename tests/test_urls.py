@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from watcher.urls import canonical_url, host_of
+from watcher.text.urls import canonical_url, host_of
 
 
 @pytest.mark.parametrize(

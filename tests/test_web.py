@@ -13,13 +13,13 @@ import aiohttp
 import pytest
 from sqlalchemy.orm import sessionmaker
 
+from watcher.daemon.health import HealthReport, assess, database_error_async
+from watcher.daemon.web import create_web_app, start_web
 from watcher.errors import ConfigError
-from watcher.health import HealthReport, assess, database_error_async
 from watcher.metrics import Metrics, record_cycle, record_delivery, record_fetch, record_stored
 from watcher.model import FetchOutcome, FetchResult
 from watcher.store.db import Database, create_db_engine, open_database
 from watcher.store.models import AlertRow, ArticleRow, SourceRow, StoryRow
-from watcher.web import create_web_app, start_web
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 

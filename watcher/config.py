@@ -137,7 +137,7 @@ class Config:
     slack: SlackConfig = SlackConfig()
     sources: tuple[SourceSpec, ...] = ()
     # `[stories] window`: how long after an article's first sighting a copy may still
-    # join its story (see `watcher.stories_index`); it also bounds the index's memory.
+    # join its story (see `watcher.pipeline.story_index`); it also bounds the index's memory.
     story_window: timedelta = timedelta(days=7)
 
 

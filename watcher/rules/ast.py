@@ -33,7 +33,7 @@ class TermKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Term:
-    """A query term; `pattern` is its skeleton (see `watcher.textnorm`)."""
+    """A query term; `pattern` is its skeleton (see `watcher.text.normalize`)."""
 
     text: str  # as written in the query (phrases in straight quotes, prefixes with `*`)
     kind: TermKind

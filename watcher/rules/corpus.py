@@ -1,7 +1,7 @@
 """Rule tests: examples/counter-examples and precision/recall on a corpus.
 
 Corpus format (`watcher rules test --corpus DIR`): `DIR/docs/ID.txt` in the
-plain-text format (`watcher.textdoc`) and `DIR/labels.json`::
+plain-text format (`watcher.text.document`) and `DIR/labels.json`::
 
     {"ID": {"topics": ["rule-id", ...], "borderline_topics": [...], "lang": "ja"}}
 
@@ -23,7 +23,7 @@ from watcher.errors import DocumentError
 from watcher.model import Document
 from watcher.rules.load import Rule
 from watcher.rules.match import Matcher, compile_rules, match
-from watcher.textdoc import read_text_document
+from watcher.text.document import read_text_document
 
 __all__ = [
     "Corpus",

@@ -1,6 +1,6 @@
 """Fast preparation of a document field, equivalent to `textnorm.FieldText`.
 
-`watcher.textnorm` defines the normalisation (read its docstring) and
+`watcher.text.normalize` defines the normalisation (read its docstring) and
 builds a `FieldText` one character cluster and one word at a time: exact,
 but about half a microsecond per character, and typographic quotes make
 almost every English article non-ASCII. `PreparedField(text)` gives the
@@ -32,7 +32,7 @@ import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
 
-from watcher.textnorm import (
+from watcher.text.normalize import (
     _HALFWIDTH_MARKS,
     _JOINER_RE,
     _NOSPACE_CLASS,

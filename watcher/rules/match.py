@@ -2,7 +2,7 @@
 
 `compile_rules` puts the terms of every enabled rule into one Aho-Corasick
 automaton; `match` runs it once over the skeleton of each field (title,
-text; see `watcher.textnorm`, built fast by `watcher.rules.fields`), keeps
+text; see `watcher.text.normalize`, built fast by `watcher.rules.fields`), keeps
 the occurrences that sit on word boundaries, and evaluates each candidate
 rule's syntax tree on those occurrences and their word positions.
 
@@ -55,7 +55,7 @@ from watcher.rules.evidence import Occ as _Occ
 from watcher.rules.evidence import clause_text, score_of, snippet, term_matches
 from watcher.rules.fields import PreparedField
 from watcher.rules.load import Rule
-from watcher.textnorm import is_nospace_char, is_word_char
+from watcher.text.normalize import is_nospace_char, is_word_char
 
 __all__ = ["Matcher", "compile_rules", "match", "score_of"]
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from watcher.rules.ast import And, AtLeast, Near, Node, Not, Or, Scope, Source, Term, TermKind
 from watcher.rules.ast import is_positional as _is_positional
-from watcher.textnorm import is_nospace_char, skeleton_of
+from watcher.text.normalize import is_nospace_char, skeleton_of
 
 __all__ = ["QuerySyntaxError", "parse_query"]
 

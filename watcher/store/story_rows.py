@@ -1,6 +1,6 @@
 """The story index's rows: fingerprints of the articles first seen since a time.
 
-`watcher.stories_index.PersistentStories` rebuilds its near-duplicate index
+`watcher.pipeline.story_index.PersistentStories` rebuilds its near-duplicate index
 from these at start; only recent articles can attract copies (see its
 window), so only they are read.
 """

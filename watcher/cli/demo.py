@@ -21,12 +21,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from watcher import report
 from watcher.alerts.console import ConsoleSender
-from watcher.app import build_app, run_once
+from watcher.cli import render as report
 from watcher.config import Config, FetchConfig, SlackConfig
+from watcher.daemon.app import build_app, run_once
 from watcher.model import SourceKind, SourceSpec
-from watcher.textdoc import read_text_document
+from watcher.text.document import read_text_document
 
 # Decoys written for the demo: they share words with the topics but an
 # analyst would not want an alert for them.

@@ -1,4 +1,4 @@
-"""Text -> shingle hashes -> MinHash: the arithmetic under `watcher.stories`.
+"""Text -> shingle hashes -> MinHash: the arithmetic under `watcher.stories.cluster`.
 
 Pure and deterministic across processes, machines and Python versions (no
 `hash()`): fingerprints are stored, and a restart must find the same

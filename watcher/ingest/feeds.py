@@ -8,7 +8,7 @@
   ("billion laughs") cannot send feedparser's loose parser into minutes of
   work (pitfall 2); undeclared and mis-declared legacy encodings are decoded
   through chardet (pitfall 4);
-* titles and summaries are plain text (`watcher.htmltext`): the sanitizer is
+* titles and summaries are plain text (`watcher.text.html`): the sanitizer is
   off (pitfall 3) and no HTML is kept;
 * entry `key` = GUID, else the absolute link, else `sha256:` of title and
   summary; keys shared by several entries of one document are all
@@ -38,8 +38,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import feedparser
 
-from watcher.htmltext import clean_text, html_to_text
 from watcher.model import FeedEntry, FetchOutcome, ParsedFeed
+from watcher.text.html import clean_text, html_to_text
 
 # Complaints about labels, not structure: the document itself is fine.
 _HARMLESS = (

@@ -14,7 +14,7 @@ it does not point to the site's front page from an article. Pages do get this
 wrong: CMS templates declare the home page canonical for every article, and
 syndicated copies point at the publisher. Since the canonical URL is unique
 in the store, trusting those would silently drop articles; syndicated copies
-are instead joined to their story by `watcher.stories`.
+are instead joined to their story by `watcher.stories.cluster`.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""The worker side of `watcher.extract_pool`: what runs inside an extraction process.
+"""The worker side of `watcher.extract.pool`: what runs inside an extraction process.
 
 A worker runs one page at a time under a *soft* deadline: SIGALRM raises
 out of trafilatura and the page comes back `FAILED` with the reason, while
 the worker lives on for the next page. Every `RESET_CACHES_EVERY` pages it
 empties trafilatura's caches, which grow about 1 MB per page (trafilatura
 issue 216). The parent's hard deadline, crash recovery and recycling are in
-`watcher.extract_pool`.
+`watcher.extract.pool`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Protocol
 
-from watcher.extract import ExtractOptions
+from watcher.extract.page import ExtractOptions
 from watcher.model import Extraction, ExtractionStatus
 
 RESET_CACHES_EVERY = 50  # pages; trafilatura's caches grow ~1 MB per page

@@ -7,7 +7,7 @@ restart (`StoryIndex.from_rows`).
 How two texts are compared (the thresholds are module constants):
 
 * Tokens: NFKC, case folding, `\\w+` words, and each CJK character (Han,
-  hiragana, katakana) a token of its own (`watcher.shingles` does the
+  hiragana, katakana) a token of its own (`watcher.stories.shingles` does the
   arithmetic).
 * Shingles: 5 consecutive words; for text that is mostly CJK (written
   without spaces), 8 consecutive characters, about as specific as five
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from watcher.shingles import NUM_PERM, minhash, shingle_hashes, tokens
+from watcher.stories.shingles import NUM_PERM, minhash, shingle_hashes, tokens
 
 WORD_SHINGLE = 5
 CJK_SHINGLE = 8
@@ -57,7 +57,7 @@ _MIN_ROWS = 64  # the band table's smallest allocation, in rows
 
 FORMAT_VERSION = 2  # bump when tokens, shingles, hashing or the MinHash scheme change
 """The fingerprint format `to_bytes` writes. 1: SHA-1 of each shingle's string; 2:
-token hashes combined per shingle (`watcher.shingles`). Stored fingerprints of
+token hashes combined per shingle (`watcher.stories.shingles`). Stored fingerprints of
 another format are recomputed from the article's text when the index loads."""
 _HEADER = struct.Struct("<BBIQ")  # version, shingle size, shingle count, sample limit
 
@@ -168,7 +168,7 @@ class StoryIndex:
     Texts that are not `clusterable` are neither indexed nor matched. About
     2.5 KB per article (20,000 articles: ~50 MB), all of it released by
     `remove`, so a caller that removes old articles (a time window, see
-    `watcher.stories_index`) keeps the index bounded.
+    `watcher.pipeline.story_index`) keeps the index bounded.
     """
 
     def __init__(self) -> None:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from watcher.alerts.delivery import DeliveryOutcome, classify_error
-from watcher.app import OnceResult
+from watcher.daemon.app import OnceResult
 from watcher.store.queries import HitView, OutboxSummary
 from watcher.store.sources import SourceStatus
 

@@ -31,9 +31,9 @@ from watcher.store.story_rows import (
     recent_story_fingerprints,
     refresh_stale_fingerprints,
 )
-from watcher.stories import FORMAT_VERSION, Fingerprint, StoryIndex, fingerprint
+from watcher.stories.cluster import FORMAT_VERSION, Fingerprint, StoryIndex, fingerprint
 
-log = structlog.get_logger("watcher.stories_index")
+log = structlog.get_logger("watcher.pipeline.story_index")
 
 DEFAULT_WINDOW = timedelta(days=7)
 """How long an article can attract copies after we first saw it.

@@ -25,7 +25,7 @@ Delivery, per route (channel): sends are paced `pace` seconds apart per
 channel (Slack allows about one per second), and routes that are ready go
 first, so a slow channel does not hold up the others. Each send is claimed,
 sent and recorded in two short transactions around the HTTP call; what
-each outcome does is in `watcher.alerts.outcomes`: 429 waits `Retry-After`,
+each outcome does is in `watcher.pipeline.outcomes`: 429 waits `Retry-After`,
 5xx and timeouts back off from the row's own attempts up to `max_attempts`
 (then `failed`, logged), a broken channel is dead-lettered while other
 routes go on, and an auth failure stops all sending with the queue kept and
@@ -64,10 +64,10 @@ from watcher.alerts.blocks import (
 from watcher.alerts.budget import decide
 from watcher.alerts.delivery import Sender, SendResult, SlackPayload
 from watcher.alerts.digest import digest_due_at, digest_since
-from watcher.alerts.outcomes import Attempt, DispatchReport, Step, record
 from watcher.config import AlertsConfig
 from watcher.metrics import record_delivery
 from watcher.model import AlertMessage
+from watcher.pipeline.outcomes import Attempt, DispatchReport, Step, record
 from watcher.store import outbox as store
 from watcher.store.db import Database
 

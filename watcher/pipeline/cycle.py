@@ -6,7 +6,7 @@
 `Pipeline.run_cycle()` polls the due sources concurrently; each source's
 poll ends in one transaction (`store.articles.save_poll`) holding its new
 entries, articles, hits, alert rows and the source's new ETag. Delivery of
-the outbox is the dispatcher's job (`watcher.alerts.outbox`), never this one.
+the outbox is the dispatcher's job (`watcher.pipeline.dispatch`), never this one.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from watcher import ingest, metrics
+from watcher import metrics
 from watcher.config import Config
-from watcher.extract_pool import ExtractorPool
-from watcher.fetch import Fetcher, FetchSettings
+from watcher.extract.pool import ExtractorPool
+from watcher.ingest.fetch import Fetcher, FetchSettings
 from watcher.model import ArticleRecord, FetchOutcome, FetchResult, ParsedFeed, SourceKind
-from watcher.ruleset import ActiveRules
+from watcher.pipeline import article as ingest
+from watcher.pipeline.story_index import PersistentStories
+from watcher.rules.active import ActiveRules
 from watcher.store.articles import SavedArticle, known_canonical_urls, known_entry_keys, save_poll
 from watcher.store.db import Database
 from watcher.store.sources import (
@@ -35,9 +37,8 @@ from watcher.store.sources import (
     record_failure,
     sync_sources,
 )
-from watcher.stories_index import PersistentStories
 
-log = structlog.get_logger("watcher.pipeline")
+log = structlog.get_logger("watcher.pipeline.cycle")
 
 Clock = Callable[[], datetime]
 
@@ -314,8 +315,8 @@ def parse_source_document(
     kind: SourceKind, result: FetchResult, include: Sequence[str], exclude: Sequence[str]
 ) -> ParsedFeed:
     """Turn a fetched source document into entries, by the source's kind."""
-    from watcher.feeds import parse_feed
-    from watcher.listing import discover_links, parse_sitemap
+    from watcher.ingest.feeds import parse_feed
+    from watcher.ingest.listing import discover_links, parse_sitemap
 
     url = result.final_url or result.url
     if kind is SourceKind.HTML:

@@ -27,9 +27,9 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from lxml import etree, html
 
 from watcher.errors import ConfigError
-from watcher.feeds import EARLIEST, FUTURE_SLACK, assign_keys
-from watcher.htmltext import clean_text
+from watcher.ingest.feeds import EARLIEST, FUTURE_SLACK, assign_keys
 from watcher.model import FeedEntry, FetchOutcome, ParsedFeed
+from watcher.text.html import clean_text
 
 MAX_LINKS = 5_000  # a listing page with more anchors than this is not a listing page
 # Browsers decode these labels as the superset encoding (WHATWG Encoding Standard).

@@ -9,10 +9,10 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from watcher import report
-from watcher.app import build_app, run_once
+from watcher.cli import render as report
 from watcher.config import Config
-from watcher.pipeline import SourceReport
+from watcher.daemon.app import build_app, run_once
+from watcher.pipeline.cycle import SourceReport
 
 
 def run_once_command(config: Config) -> int:

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from watcher.daemon.health import HealthReport, off_loop, parse_listen
 from watcher.errors import ConfigError
-from watcher.health import HealthReport, off_loop, parse_listen
 from watcher.metrics import Metrics
 
 HealthCheck = Callable[[], Awaitable[HealthReport]]

@@ -11,8 +11,8 @@ import hashlib
 from collections.abc import Set
 
 from watcher.config import FetchConfig
-from watcher.extract_pool import ExtractorPool
-from watcher.fetch import USER_AGENT, Fetcher, FetchSettings
+from watcher.extract.pool import ExtractorPool
+from watcher.ingest.fetch import USER_AGENT, Fetcher, FetchSettings
 from watcher.model import (
     ArticleRecord,
     Document,
@@ -21,9 +21,9 @@ from watcher.model import (
     FeedEntry,
     FetchOutcome,
 )
-from watcher.ruleset import RuleSnapshot
-from watcher.stories import fingerprint
-from watcher.urls import canonical_url, host_of
+from watcher.rules.active import RuleSnapshot
+from watcher.stories.cluster import fingerprint
+from watcher.text.urls import canonical_url, host_of
 
 
 def fetch_settings(cfg: FetchConfig) -> FetchSettings:

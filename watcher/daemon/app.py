@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from watcher.alerts.delivery import Sender
-from watcher.alerts.outbox import Dispatcher, DispatchReport
 from watcher.config import Config
-from watcher.pipeline import CycleReport, Pipeline, ProgressCallback
-from watcher.ruleset import ActiveRules
+from watcher.pipeline.cycle import CycleReport, Pipeline, ProgressCallback
+from watcher.pipeline.dispatch import Dispatcher, DispatchReport
+from watcher.rules.active import ActiveRules
 from watcher.store.db import Database, open_database
 
 

@@ -18,11 +18,11 @@ from rich.text import Text
 
 from watcher.config import Config
 from watcher.errors import DocumentError
-from watcher.extract import extract_page
+from watcher.extract.page import extract_page
 from watcher.model import Document, ExtractionStatus, Hit
-from watcher.ruleset import ActiveRules, RuleSnapshot
-from watcher.textdoc import read_text_document
-from watcher.urls import host_of
+from watcher.rules.active import ActiveRules, RuleSnapshot
+from watcher.text.document import read_text_document
+from watcher.text.urls import host_of
 
 CONTEXT = 50  # characters shown either side of a matched term
 
@@ -56,8 +56,8 @@ def _extracted(body: bytes, *, url: str, content_type: str) -> Document:
 
 
 async def _fetch_document(url: str, config: Config) -> Document:
-    from watcher.fetch import Fetcher
-    from watcher.ingest import fetch_settings
+    from watcher.ingest.fetch import Fetcher
+    from watcher.pipeline.article import fetch_settings
 
     async with Fetcher(fetch_settings(config.fetch)) as fetcher:
         result = await fetcher.fetch(url, max_bytes=config.fetch.max_page_bytes)

@@ -4,7 +4,7 @@ Why processes: trafilatura in threads can segfault (lxml; trafilatura issue
 840), its caches grow about 1 MB per page (issue 216) and some pages run for
 minutes (issue 704). So:
 
-* workers (`watcher.extract_worker`) call `trafilatura.meta.reset_caches()`
+* workers (`watcher.extract.worker`) call `trafilatura.meta.reset_caches()`
   every `RESET_CACHES_EVERY` pages, and the pool is recycled after
   `max_tasks_per_child` pages per worker: the old pool finishes the pages
   it has and exits, then new pages go to a fresh pool (never both at once:
@@ -49,8 +49,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import TracebackType
 
-from watcher.extract import DEFAULT_OPTIONS, ExtractOptions, extract_article
-from watcher.extract_worker import PageInput, PageTask, init_worker, run_page
+from watcher.extract.page import DEFAULT_OPTIONS, ExtractOptions, extract_article
+from watcher.extract.worker import PageInput, PageTask, init_worker, run_page
 from watcher.model import Extraction, ExtractionStatus
 
 # The GIL switch interval this process uses once it has a pool (CPython's default is
@@ -313,9 +313,9 @@ class ExtractorPool:
                     # Workers fork from a server that has imported trafilatura once.
                     context.set_forkserver_preload(
                         [
-                            "watcher.extract_worker",
-                            "watcher.extract",
-                            "watcher.stories",
+                            "watcher.extract.worker",
+                            "watcher.extract.page",
+                            "watcher.stories.cluster",
                             "trafilatura",
                         ]
                     )

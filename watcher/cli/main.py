@@ -99,10 +99,10 @@ def run(once: bool, config_path: Path | None, rules_dir: Path | None) -> None:
     config = get_config(config_path, rules_dir)
     log.configure()
     if once:
-        from watcher.runonce import run_once_command
+        from watcher.cli.run import run_once_command
 
         sys.exit(run_once_command(config))
-    from watcher.daemon import run_daemon
+    from watcher.daemon.service import run_daemon
 
     sys.exit(run_daemon(config))
 
@@ -118,7 +118,7 @@ def demo() -> None:
     Example:
       watcher demo
     """
-    from watcher.demo import run_demo
+    from watcher.cli.demo import run_demo
 
     sys.exit(run_demo())
 
@@ -173,7 +173,7 @@ def rules_test(
     Example:
       watcher rules test --corpus ../shared/eval/dev
     """
-    from watcher.rulestest import run_rules_test
+    from watcher.cli.rules import run_rules_test
 
     config = get_config(config_path, rules_dir)
     sys.exit(run_rules_test(config.rules_dir, corpus, as_json=as_json))
@@ -197,7 +197,7 @@ def match(
     Example:
       watcher match seeds/*.txt --json
     """
-    from watcher.explain import run_match
+    from watcher.cli.match import run_match
 
     config = get_config(config_path, rules_dir)
     run_match(config, list(inputs), as_json=as_json)
@@ -225,8 +225,8 @@ def backtest(
     from rich.console import Console
     from rich.progress import Progress
 
-    from watcher.backtest import backtest as run_backtest
-    from watcher.backtest import print_table
+    from watcher.pipeline.backtest import backtest as run_backtest
+    from watcher.pipeline.backtest import print_table
     from watcher.rules.load import load_rules
     from watcher.store.db import open_database
 
@@ -288,7 +288,7 @@ def hits(
     """
     from rich.console import Console
 
-    from watcher import report
+    from watcher.cli import render as report
     from watcher.store.db import open_database
     from watcher.store.queries import list_hits
 
@@ -324,7 +324,7 @@ def sources(as_json: bool, config_path: Path | None) -> None:
     """
     from rich.console import Console
 
-    from watcher import report
+    from watcher.cli import render as report
     from watcher.store.db import open_database
     from watcher.store.queries import outbox_summary
     from watcher.store.sources import source_statuses, sync_sources
@@ -365,7 +365,7 @@ def health(config_path: Path | None) -> None:
     Example:
       watcher health
     """
-    from watcher.health import health_url, listen_address, probe
+    from watcher.daemon.health import health_url, listen_address, probe
 
     try:
         url = health_url(listen_address(config_path, os.environ))

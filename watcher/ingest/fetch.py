@@ -9,7 +9,7 @@ outcome is classified once, here, into `FetchOutcome` with a readable `error`:
     rate_limited        429, or 503 with a valid Retry-After (`retry_after` set)
     timeout             connect timeout or the total deadline (slowloris, hang)
     too_large           Content-Length or the decompressed body over the cap
-    blocked             SSRF guard (see `watcher.ssrf`) or a non-http(s) URL
+    blocked             SSRF guard (see `watcher.ingest.ssrf`) or a non-http(s) URL
     too_many_redirects  more than `max_redirects` hops, or a loop
     connection_error    DNS, refused, reset, truncated body or compressed stream
 
@@ -41,16 +41,16 @@ import aiohttp
 from aiohttp.resolver import ThreadedResolver
 
 from watcher import __version__
-from watcher.decompress import BodyTooLarge, TruncatedStream, decode_body
 from watcher.errors import ConfigError
-from watcher.model import FetchOutcome, FetchResult
-from watcher.ssrf import (
+from watcher.ingest.decompress import BodyTooLarge, TruncatedStream, decode_body
+from watcher.ingest.ssrf import (
     AddressPolicy,
     BlockedAddressError,
     GuardedResolver,
     check_url,
     guarded_socket_factory,
 )
+from watcher.model import FetchOutcome, FetchResult
 
 PROJECT_URL = "https://github.com/watcher-news/watcher"
 USER_AGENT = f"watcher/{__version__} (+{PROJECT_URL})"

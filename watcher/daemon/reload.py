@@ -22,13 +22,13 @@ from pathlib import Path
 
 import structlog
 
-from watcher.app import App
 from watcher.config import Config, load_config
+from watcher.daemon.app import App
+from watcher.daemon.health import off_loop
 from watcher.errors import ConfigError, RuleError
-from watcher.health import off_loop
 from watcher.metrics import METRICS
 
-log = structlog.get_logger("watcher.reload")
+log = structlog.get_logger("watcher.daemon.reload")
 
 Stamp = tuple[tuple[str, int, int], ...]
 

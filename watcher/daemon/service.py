@@ -11,7 +11,7 @@ counted, and the scheduler keeps running):
     reload     every reload tick: reload the rules when a rule file changed and
                the config when its file changed; an invalid new version is
                rejected with its error (`file:line:col` for rules) and the last
-               good one keeps running (`watcher.reload`)
+               good one keeps running (`watcher.daemon.reload`)
     retention  daily: prune old article text (`watcher.store.retention`)
 
 Per-source schedule state (next poll, ETag, failures) lives in our own
@@ -56,10 +56,9 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_J
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
-from watcher.app import App, build_app
 from watcher.config import Config, parse_duration
-from watcher.errors import ConfigError
-from watcher.health import (
+from watcher.daemon.app import App, build_app
+from watcher.daemon.health import (
     DB_CHECK_TIMEOUT,
     HealthReport,
     assess,
@@ -67,12 +66,13 @@ from watcher.health import (
     off_loop,
     source_alerts,
 )
+from watcher.daemon.reload import Reloader, config_loader
+from watcher.daemon.web import create_web_app, start_web
+from watcher.errors import ConfigError
 from watcher.metrics import METRICS, record_cycle
-from watcher.reload import Reloader, config_loader
 from watcher.store.retention import prune_articles
-from watcher.web import create_web_app, start_web
 
-log = structlog.get_logger("watcher.daemon")
+log = structlog.get_logger("watcher.daemon.service")
 
 STOP_DEADLINE = 9.5  # seconds after the signal: the watchdog exits the process
 CYCLE_GRACE = 5.0  # seconds a running cycle gets to finish after the signal

@@ -5,7 +5,7 @@ adds the story fingerprint of the text). It never raises: a page that is not
 HTML is `SKIPPED`, a page without article-sized text is `TOO_SHORT` (with the
 little it found), a page over the size caps or one that makes trafilatura
 fail is `FAILED`, each with a `reason`. It runs in the calling thread, so run
-it in worker *processes* (`watcher.extract_pool.ExtractorPool`): trafilatura
+it in worker *processes* (`watcher.extract.pool.ExtractorPool`): trafilatura
 is not safe in threads (lxml, trafilatura issue 840) and keeps caches.
 
 Decoding is ours, not trafilatura's: trafilatura ignores declared charsets
@@ -30,8 +30,8 @@ from urllib.parse import urljoin, urlsplit
 from watcher.model import ExtractedPage, Extraction, ExtractionStatus
 
 if TYPE_CHECKING:
-    from watcher.extract_pool import ExtractorPool, PoolSettings
-    from watcher.extract_worker import PageInput
+    from watcher.extract.pool import ExtractorPool, PoolSettings
+    from watcher.extract.worker import PageInput
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -119,9 +119,9 @@ _HEAD_CHARS = 256_000  # where <link rel=canonical> and <html lang> may be
 
 def __getattr__(name: str) -> Any:
     # The pool lives in extract_pool (which imports this module); import it on first use
-    # so `from watcher.extract import ExtractorPool` works without an import cycle.
+    # so `from watcher.extract.page import ExtractorPool` works without an import cycle.
     if name in ("ExtractorPool", "PageInput", "PoolSettings"):
-        from watcher import extract_pool
+        from watcher.extract import pool as extract_pool
 
         return getattr(extract_pool, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -160,7 +160,7 @@ def extract_article(
     the same order as a light page's extraction, and doing it next to the
     extraction keeps it off the main process, which also fetches and stores.
     """
-    from watcher.stories import fingerprint
+    from watcher.stories.cluster import fingerprint
 
     extraction = extract_page(body, url=url, content_type=content_type, options=options)
     if extraction.page is None:

@@ -1,0 +1,4 @@
+"""Near-duplicate detection.
+
+Shingles, MinHash and the pure story index.
+"""
