@@ -251,11 +251,11 @@ class CycleRun:
 
 def run_cycles(site: SiteProcess, feeds: int, workers: int) -> CycleRun:
     """A full cycle on a fresh database, then a forced cycle where every feed answers 304."""
-    from watcher.config import Config, FetchConfig
     from watcher.extract.pool import ExtractorPool, PoolSettings
     from watcher.model import FetchOutcome, SourceSpec
     from watcher.pipeline.cycle import Pipeline
     from watcher.rules.active import ActiveRules
+    from watcher.settings import Config, FetchConfig
     from watcher.store.db import open_database
 
     sources = tuple(SourceSpec(f"feed-{f}", site.url(f"/feed/{f}.xml")) for f in range(feeds))

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import select
 
 from watcher.alerts.delivery import Sender, SendResult, SlackPayload
-from watcher.config import AlertsConfig
 from watcher.model import (
     ArticleRecord,
     ExtractionStatus,
@@ -22,6 +21,7 @@ from watcher.model import (
     TermMatch,
 )
 from watcher.pipeline.dispatch import Dispatcher
+from watcher.settings import AlertsConfig
 from watcher.store.articles import SavedArticle, save_poll
 from watcher.store.db import Database
 from watcher.store.models import AlertRow, SourceRow

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from watcher.config import Config, FetchConfig
 from watcher.extract.pool import ExtractorPool, PoolSettings
 from watcher.ingest.fetch import FetchSettings
 from watcher.model import SourceKind, SourceSpec
 from watcher.pipeline.cycle import CycleReport, Pipeline
 from watcher.rules.active import ActiveRules
+from watcher.settings import Config, FetchConfig
 from watcher.store.db import open_database
 from watcher.store.models import AlertRow, ArticleRow, FeedEntryRow, HitRow, SourceRow, StoryRow
 

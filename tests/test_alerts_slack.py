@@ -14,7 +14,9 @@ import pytest
 from tests.support.slackstub import Reply, SlackStub
 from watcher.alerts.console import ConsoleSender
 from watcher.alerts.delivery import DeliveryOutcome, SendResult, SlackPayload
-from watcher.alerts.slack import SlackBotSender, SlackWebhookSender, sender_from_env
+from watcher.alerts.slack import SlackBotSender, SlackWebhookSender
+from watcher.config import load_config
+from watcher.daemon.app import make_sender
 from watcher.errors import ConfigError
 
 TOKEN = "xoxb-0000-secret-token-value"
@@ -274,18 +276,19 @@ def test_webhook_url_never_in_repr_or_logs(
     assert "stub-secret" not in seen
 
 
-def test_sender_from_env_precedence(slack_stub: SlackStub) -> None:
-    """Bot token beats webhook URL; WATCHER_SLACK_BASE_URL sets the base; nothing means console."""
+def test_the_config_picks_the_sender(slack_stub: SlackStub) -> None:
+    """Bot token beats webhook URL; WATCHER_SLACK_BASE_URL sets the base; blank values
+    count as unset; nothing set means the console. One factory: `make_sender`."""
     both = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_WEBHOOK_URL": slack_stub.webhook_url}
-    sender = sender_from_env({**both, "WATCHER_SLACK_BASE_URL": slack_stub.base_url})
+    config = load_config(None, {**both, "WATCHER_SLACK_BASE_URL": slack_stub.base_url})
+    sender = make_sender(config)
     assert isinstance(sender, SlackBotSender)
     assert sender.base_url == slack_stub.base_url
     assert sender.send(PAYLOAD, channel="#a", thread_ts=None).ok
-    assert isinstance(sender_from_env(both, base_url="http://127.0.0.1:9/api/"), SlackBotSender)
-    hook = sender_from_env({"SLACK_BOT_TOKEN": " ", "SLACK_WEBHOOK_URL": slack_stub.webhook_url})
-    assert isinstance(hook, SlackWebhookSender)
+    blank = {"SLACK_BOT_TOKEN": " ", "SLACK_WEBHOOK_URL": slack_stub.webhook_url}
+    assert isinstance(make_sender(load_config(None, blank)), SlackWebhookSender)
     stream = io.StringIO()
-    console = sender_from_env({}, stream=stream)
+    console = make_sender(load_config(None, {}), stream=stream)
     assert isinstance(console, ConsoleSender)
     assert console.stream is stream
 

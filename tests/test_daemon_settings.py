@@ -9,23 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from watcher.config import AlertsConfig, Config, FetchConfig
+from watcher.config import daemon_settings
 from watcher.daemon.reload import diff_config, file_stamp, rules_stamp
-from watcher.daemon.service import DaemonSettings
 from watcher.errors import ConfigError
 from watcher.model import SourceSpec
+from watcher.settings import AlertsConfig, Config, FetchConfig
 
 
 def test_settings_default_without_environment() -> None:
     """With no variables set the production intervals apply."""
-    s = DaemonSettings.from_env({})
+    s = daemon_settings({})
     assert (s.poll_tick, s.dispatch_tick, s.reload_tick) == (30.0, 5.0, 3.0)
     assert s.retention_max_age == timedelta(days=90)
 
 
 def test_settings_read_seconds_and_durations() -> None:
     """Tick variables take plain seconds (fractions too) or durations like `5m`."""
-    s = DaemonSettings.from_env(
+    s = daemon_settings(
         {
             "WATCHER_POLL_TICK": "0.5",
             "WATCHER_DISPATCH_TICK": "2m",
@@ -41,7 +41,7 @@ def test_settings_read_seconds_and_durations() -> None:
 def test_settings_reject_a_bad_value_naming_the_variable(value: str) -> None:
     """A zero, negative or unreadable interval is a ConfigError naming the variable."""
     with pytest.raises(ConfigError, match="WATCHER_POLL_TICK"):
-        DaemonSettings.from_env({"WATCHER_POLL_TICK": value})
+        daemon_settings({"WATCHER_POLL_TICK": value})
 
 
 def test_diff_config_names_sources_added_removed_and_changed() -> None:

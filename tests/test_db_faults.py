@@ -47,7 +47,7 @@ from tests.support.pg import (
     start_server,
 )
 from tests.support.slackstub import SlackStub
-from watcher.store.db import BUSY_TIMEOUT_ENV, open_database
+from watcher.store.db import open_database
 
 ROUTE_OF = {rule: route for rule, route, _yaml in RULES.values()}
 LOCKER = """
@@ -144,7 +144,7 @@ def test_sqlite_locked_by_another_process_aborts_the_cycle_and_the_next_catches_
     """An exclusive lock held past the busy timeout: no state change, then everything arrives."""
     path = tmp_path / "watcher.db"
     world = World(
-        local_site, slack_stub, f"sqlite:///{path}", tmp_path, **{BUSY_TIMEOUT_ENV: "300"}
+        local_site, slack_stub, f"sqlite:///{path}", tmp_path, WATCHER_SQLITE_BUSY_TIMEOUT_MS="300"
     )
     daemon = Daemon(world.config, world.env, world.log)
     locker: subprocess.Popen[str] | None = None

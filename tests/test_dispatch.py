@@ -19,7 +19,7 @@ from tests.dispatch_helpers import (
 )
 from tests.support.slackstub import Reply, SlackStub
 from watcher.alerts.slack import SlackBotSender, SlackWebhookSender
-from watcher.config import AlertsConfig, RouteConfig
+from watcher.settings import AlertsConfig, RouteConfig
 from watcher.store.db import Database, open_database
 
 

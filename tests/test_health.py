@@ -12,15 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.httpserver import LocalSite, refused_url
-from watcher.daemon.health import (
-    assess,
-    database_error,
-    health_url,
-    listen_address,
-    parse_listen,
-    probe,
-)
+from watcher.cli.health import health_url, probe
+from watcher.config import listen_address
+from watcher.daemon.health import assess, database_error
 from watcher.errors import ConfigError
+from watcher.settings import parse_listen
 from watcher.store.db import open_database
 
 

@@ -14,8 +14,9 @@ from sqlalchemy import inspect
 from tests.dispatch_helpers import NOW, alert_rows, article, seed
 from watcher.alerts.budget import BudgetDecision, decide
 from watcher.alerts.digest import digest_due_at, digest_since
-from watcher.config import RouteConfig, load_config
+from watcher.config import load_config
 from watcher.errors import ConfigError
+from watcher.settings import RouteConfig
 from watcher.store import outbox as store
 from watcher.store.db import Database, create_db_engine, open_database
 from watcher.store.models import Base

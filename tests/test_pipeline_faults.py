@@ -570,7 +570,7 @@ def _guarded(config_fetch: object) -> FetchSettings:
     """The production settings with the guard on, letting only the test server's host in."""
     from dataclasses import replace
 
-    from watcher.config import FetchConfig
+    from watcher.settings import FetchConfig
 
     assert isinstance(config_fetch, FetchConfig)
     return replace(fetch_settings(config_fetch), allowed_networks=("127.0.0.1/32",))

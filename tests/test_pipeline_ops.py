@@ -29,11 +29,12 @@ from tests.pipeline_helpers import (
     small_pool,
 )
 from tests.support.httpserver import LocalSite
-from watcher.config import AlertsConfig, Config, load_config
+from watcher.config import load_config
 from watcher.errors import ConfigError
 from watcher.extract.pool import ExtractorPool
 from watcher.model import FetchOutcome, SourceSpec
 from watcher.pipeline.cycle import CycleReport
+from watcher.settings import AlertsConfig, Config
 from watcher.store.models import RouteMessageRow
 
 OPS_ROUTE = "#watcher-ops"

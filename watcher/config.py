@@ -1,31 +1,59 @@
-"""Settings: one place, every default documented, environment overrides.
+"""Reading the settings: `watcher.toml`, the environment, the defaults.
 
-`load_config(path, environ)` reads `watcher.toml` (SPEC section 5) and returns
-a frozen `Config`. Precedence for each setting: command-line flag (applied by
-the CLI with `dataclasses.replace`), then environment variable, then the
-file, then the default below. Secrets (Slack token, webhook URL) come only
+This module is the only place that reads the environment. `load_config`
+reads the file (when it exists) and the environment and returns a frozen
+`watcher.settings.Config`; `daemon_settings` reads the daemon's ticks;
+`config_loader` gives the daemon's hot reload a way to read both again;
+`listen_address` tells `watcher health` where the daemon listens.
+
+Precedence for each setting: command-line flag (applied by the CLI with
+`dataclasses.replace`), then environment variable, then the file, then the
+default in `watcher.settings`. Secrets (Slack token, webhook URL) come only
 from the environment and never appear in `repr()` or logs.
 
 When no config file exists, the embedded default applies: SQLite under
 `./data/`, the rules in `./rules`, no sources, console alerts.
+
+Environment variables read here (all documented in the README):
+
+    WATCHER_CONFIG                  the config file (else ./watcher.toml)
+    WATCHER_DATABASE_URL            overrides [database] url
+    WATCHER_RULES_DIR               overrides [rules] dir
+    WATCHER_LISTEN                  overrides [web] listen
+    WATCHER_SQLITE_BUSY_TIMEOUT_MS  SQLite's wait for another writer
+    SLACK_BOT_TOKEN                 Slack bot token (wins over the webhook)
+    SLACK_WEBHOOK_URL               Slack incoming webhook
+    WATCHER_SLACK_BASE_URL          slack-sdk's base_url (proxies, tests)
+    WATCHER_POLL_TICK, WATCHER_DISPATCH_TICK, WATCHER_RELOAD_TICK,
+    WATCHER_CYCLE_TIMEOUT, WATCHER_RETENTION_MAX_AGE, WATCHER_RETENTION_TICK
+                                    the daemon's ticks (`DaemonSettings`)
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from watcher.errors import ConfigError
 from watcher.model import SourceKind, SourceSpec
-
-DEFAULT_DATABASE_URL = "sqlite:///data/watcher.db"
-DEFAULT_CONFIG_PATH = Path("watcher.toml")
+from watcher.settings import (
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_DATABASE_URL,
+    ROUTE_MODES,
+    AlertsConfig,
+    Config,
+    DaemonSettings,
+    FetchConfig,
+    RouteConfig,
+    SlackConfig,
+)
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -44,114 +72,18 @@ def parse_duration(value: object, *, where: str = "duration") -> timedelta:
     raise ConfigError(f"{where}: expected a duration like '15m', '1h' or '7d', got {value!r}")
 
 
-@dataclass(frozen=True)
-class FetchConfig:
-    """`[fetch]`: how we talk to news sites."""
-
-    allow_private_addresses: bool = False  # true only for tests and intranet sources
-    per_host: int = 4  # concurrent requests per host
-    concurrency: int = 32  # concurrent requests overall
-    connect_timeout: float = 10.0  # seconds to establish a connection
-    total_timeout: float = 25.0  # seconds for a whole request, body included
-    max_feed_bytes: int = 15 * 1024 * 1024  # decompressed cap for feeds and listings
-    max_page_bytes: int = 20 * 1000 * 1000  # decompressed cap for article pages
-    max_redirects: int = 5
-    retries: int = 2  # extra attempts on 5xx and timeouts
-    max_articles_per_source: int = 50  # new entries taken from one feed per poll
-    user_agent: str = ""  # empty: watcher/<version> with the project URL
-    # Private networks sources and articles may use although `allow_private_addresses`
-    # is false (an intranet feed), as CIDR strings like "10.1.0.0/16".
-    allowed_networks: tuple[str, ...] = ()
-
-
-ROUTE_MODES = ("instant", "digest")
-
-
-@dataclass(frozen=True)
-class RouteConfig:
-    """`[alerts.routes."#channel"]`: how one route (a Slack channel) receives alerts.
-
-    `mode = "instant"` posts one message per story as it comes; `"digest"`
-    collects the stories and posts one message per `interval` listing them.
-    `interval` is also how long a rule over its alert budget collects its
-    alerts on an instant route before they go out as a digest. It defaults to
-    `[alerts] budget_window`.
-    """
-
-    mode: str = "instant"  # "instant" | "digest"
-    interval: timedelta = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class AlertsConfig:
-    """`[alerts]`: where and how alerts go."""
-
-    default_route: tuple[str, ...] = ("#aukus-alerts",)
-    budget: int = 20  # alerts per rule per window; past it they go to the next digest
-    budget_window: timedelta = timedelta(hours=1)
-    # Per-route settings, `[alerts.routes."#chan"]`; a route not listed is instant.
-    routes: tuple[tuple[str, RouteConfig], ...] = ()
-    # Operator alerts about the feeds themselves (FAULTS rows 1 and 16): where they go,
-    # after how many consecutive failed polls a source is "unhealthy", and after how
-    # many consecutive successful polls with an empty document it is "empty".
-    ops_route: str = "#aukus-alerts"  # in a file: defaults to the first default_route
-    unhealthy_after: int = 5
-    empty_after: int = 3
-
-    def route(self, channel: str) -> RouteConfig:
-        """The settings of `channel`: its own table, else instant with the budget window."""
-        for name, settings in self.routes:
-            if name == channel:
-                return settings
-        return RouteConfig(interval=self.budget_window)
-
-
-@dataclass(frozen=True)
-class SlackConfig:
-    """Slack delivery settings, from the environment only."""
-
-    bot_token: str | None = field(default=None, repr=False)
-    webhook_url: str | None = field(default=None, repr=False)
-    base_url: str | None = None  # slack-sdk's base_url, for proxies and tests
-
-    @property
-    def mode(self) -> str:
-        """`bot` (token wins), `webhook`, or `console` when nothing is set."""
-        if self.bot_token:
-            return "bot"
-        if self.webhook_url:
-            return "webhook"
-        return "console"
-
-
-@dataclass(frozen=True)
-class Config:
-    """Everything watcher needs to run, resolved from file, environment and defaults."""
-
-    path: Path | None = None  # the file it came from, None for the embedded default
-    database_url: str = DEFAULT_DATABASE_URL
-    rules_dir: Path = Path("rules")
-    listen: str = "127.0.0.1:8080"  # /healthz and /metrics
-    fetch: FetchConfig = FetchConfig()
-    alerts: AlertsConfig = AlertsConfig()
-    slack: SlackConfig = SlackConfig()
-    sources: tuple[SourceSpec, ...] = ()
-    # `[stories] window`: how long after an article's first sighting a copy may still
-    # join its story (see `watcher.pipeline.story_index`); it also bounds the index's memory.
-    story_window: timedelta = timedelta(days=7)
-
-
 _TOP_KEYS = {"database", "fetch", "rules", "web", "alerts", "stories", "sources"}
 _SOURCE_KEYS = {"name", "url", "kind", "interval", "enabled", "headers", "include", "exclude"}
 
 
-def load_config(path: Path | None, environ: Mapping[str, str]) -> Config:
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read the config file (when it exists) and apply environment overrides.
 
     `path=None` means "the default location": `WATCHER_CONFIG`, else
     `./watcher.toml`; a missing default file gives the embedded default,
     while a missing file that was asked for explicitly is an error.
     """
+    environ = os.environ if environ is None else environ
     explicit = path is not None or "WATCHER_CONFIG" in environ
     if path is None:
         path = Path(environ.get("WATCHER_CONFIG", str(DEFAULT_CONFIG_PATH)))
@@ -199,14 +131,106 @@ def _build(data: dict[str, Any], path: Path | None, environ: Mapping[str, str]) 
         listen=listen,
         fetch=_fetch(_table(data, "fetch", where), where),
         alerts=_alerts(_table(data, "alerts", where), where),
-        slack=SlackConfig(
-            bot_token=environ.get("SLACK_BOT_TOKEN") or None,
-            webhook_url=environ.get("SLACK_WEBHOOK_URL") or None,
-            base_url=environ.get("WATCHER_SLACK_BASE_URL") or None,
+        slack=SlackConfig(  # blank values count as unset
+            bot_token=environ.get("SLACK_BOT_TOKEN", "").strip() or None,
+            webhook_url=environ.get("SLACK_WEBHOOK_URL", "").strip() or None,
+            base_url=environ.get("WATCHER_SLACK_BASE_URL", "").strip() or None,
         ),
+        sqlite_busy_timeout_ms=_busy_timeout(environ),
         sources=_sources(data.get("sources", []), where),
         story_window=story_window,
     )
+
+
+def _busy_timeout(environ: Mapping[str, str]) -> int:
+    name = "WATCHER_SQLITE_BUSY_TIMEOUT_MS"
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return Config.sqlite_busy_timeout_ms
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f"{name}: expected a positive number of ms, got {raw!r}")
+    return int(raw)
+
+
+def daemon_settings(environ: Mapping[str, str] | None = None) -> DaemonSettings:
+    """The daemon's ticks from `WATCHER_*_TICK` and friends; ConfigError on a bad value.
+
+    Each is seconds (`30`) or a duration (`5m`); unset or blank keeps the default.
+    """
+    environ = os.environ if environ is None else environ
+
+    def seconds(name: str, default: float) -> float:
+        raw = environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            return parse_duration(raw, where=name).total_seconds()
+        if not value > 0:
+            raise ConfigError(f"{name}: expected a positive number of seconds, got {raw!r}")
+        return value
+
+    age = environ.get("WATCHER_RETENTION_MAX_AGE", "").strip()
+    default = DaemonSettings()
+    return DaemonSettings(
+        poll_tick=seconds("WATCHER_POLL_TICK", default.poll_tick),
+        dispatch_tick=seconds("WATCHER_DISPATCH_TICK", default.dispatch_tick),
+        reload_tick=seconds("WATCHER_RELOAD_TICK", default.reload_tick),
+        cycle_timeout=seconds("WATCHER_CYCLE_TIMEOUT", default.cycle_timeout),
+        retention_max_age=(
+            parse_duration(age, where="WATCHER_RETENTION_MAX_AGE")
+            if age
+            else default.retention_max_age
+        ),
+        retention_tick=seconds("WATCHER_RETENTION_TICK", default.retention_tick),
+    )
+
+
+def config_loader(
+    config: Config, environ: Mapping[str, str] | None = None
+) -> Callable[[], Config] | None:
+    """How the daemon re-reads its config on a change: the same file, the environment
+    again, and a `--rules` flag's directory kept. None when there is no file to watch.
+    """
+    path = config.path
+    if path is None:
+        return None
+    try:
+        from_file: Path | None = load_config(path, environ).rules_dir
+    except ConfigError:
+        from_file = None
+    cli_rules = config.rules_dir if from_file != config.rules_dir else None
+
+    def load() -> Config:
+        fresh = load_config(path, environ)
+        return fresh if cli_rules is None else replace(fresh, rules_dir=cli_rules)
+
+    return load
+
+
+def listen_address(path: Path | None, environ: Mapping[str, str] | None = None) -> str:
+    """Where the daemon serves `/healthz`: `WATCHER_LISTEN`, else the config's `web.listen`.
+
+    Read leniently: the daemon keeps running on its last good config when
+    the file is edited into an invalid state, so a health check must not
+    start failing (and get the container restarted into a broken config)
+    because of an unrelated mistake elsewhere in the file.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("WATCHER_LISTEN"):
+        return environ["WATCHER_LISTEN"]
+    try:
+        return load_config(path, environ).listen
+    except ConfigError:
+        pass
+    where = path or Path(environ.get("WATCHER_CONFIG", str(DEFAULT_CONFIG_PATH)))
+    try:
+        web = tomllib.loads(where.read_text(encoding="utf-8")).get("web", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        web = {}
+    listen = web.get("listen") if isinstance(web, dict) else None
+    return listen if isinstance(listen, str) else Config.listen
 
 
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:

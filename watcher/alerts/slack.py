@@ -1,6 +1,6 @@
 """Slack channels: a bot token (`chat.postMessage`) or an incoming webhook, via slack-sdk.
 
-    sender = sender_from_env(os.environ)           # bot > webhook > console
+    sender = SlackBotSender(token, base_url=None)   # or SlackWebhookSender(url)
     result = sender.send(payload, channel="#aukus-alerts", thread_ts=None)
 
 Both senders return a `SendResult` for every outcome of the outside world
@@ -33,17 +33,15 @@ import http.client
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any
 from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
-from watcher.alerts.console import ConsoleSender
 from watcher.alerts.delivery import (
     DeliveryOutcome,
-    Sender,
     SendResult,
     SlackPayload,
     classify_error,
@@ -144,28 +142,6 @@ class SlackWebhookSender:
         if response.status_code == 200 and body == "ok":
             return SendResult(DeliveryOutcome.SENT, channel=channel)
         return _failure(channel, response.status_code, body, response.headers)
-
-
-def sender_from_env(
-    environ: Mapping[str, str],
-    *,
-    base_url: str | None = None,
-    stream: TextIO | None = None,
-    timeout: int = DEFAULT_TIMEOUT,
-) -> Sender:
-    """The sender the environment asks for: `SLACK_BOT_TOKEN` > `SLACK_WEBHOOK_URL` > console.
-
-    `base_url` (else `WATCHER_SLACK_BASE_URL`) is slack-sdk's Web API base,
-    e.g. `http://127.0.0.1:PORT/api/` in tests; empty variables count as unset.
-    """
-    token = environ.get("SLACK_BOT_TOKEN", "").strip()
-    webhook = environ.get("SLACK_WEBHOOK_URL", "").strip()
-    if token:
-        url = base_url or environ.get("WATCHER_SLACK_BASE_URL", "").strip() or None
-        return SlackBotSender(token, base_url=url, timeout=timeout)
-    if webhook:
-        return SlackWebhookSender(webhook, timeout=timeout)
-    return ConsoleSender(stream)
 
 
 def _failure(channel: str, status: int, error: object, headers: Mapping[str, Any]) -> SendResult:

@@ -1,4 +1,6 @@
-"""`watcher demo`: the whole pipeline on 127.0.0.1, no internet needed.
+"""`watcher demo`.
+
+`watcher demo`: the whole pipeline on 127.0.0.1, no internet needed.
 
 Serves the seed documents plus a few decoy articles (same vocabulary, not
 relevant: the hard negatives the rules must ignore) as an RSS feed and HTML
@@ -19,13 +21,13 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from rich.console import Console
+import click
 
-from watcher.alerts.console import ConsoleSender
-from watcher.cli import render as report
-from watcher.config import Config, FetchConfig, SlackConfig
-from watcher.daemon.app import build_app, run_once
+from watcher.cli.common import (
+    handle_errors,
+)
 from watcher.model import SourceKind, SourceSpec
+from watcher.settings import Config, FetchConfig, SlackConfig
 from watcher.text.document import read_text_document
 
 # Decoys written for the demo: they share words with the topics but an
@@ -141,7 +143,12 @@ class _Site:
 
 def run_demo(project_root: Path | None = None) -> int:
     """Serve, run one cycle, print the alerts and a summary; returns the exit code."""
+    from rich.console import Console
+
     from watcher import log
+    from watcher.alerts.console import ConsoleSender
+    from watcher.cli import render as report
+    from watcher.daemon.app import build_app, run_once
 
     root = project_root or Path.cwd()
     seeds_dir, rules_dir = root / "seeds", root / "rules"
@@ -180,3 +187,19 @@ def run_demo(project_root: Path | None = None) -> int:
             app.close()
     report.once_summary(console, result)
     return 0
+
+
+@click.command()
+@handle_errors
+def demo() -> None:
+    """One full cycle over the seed documents served on 127.0.0.1.
+
+    Uses a throwaway database and prints the alerts to the console.
+
+    \b
+    Example:
+      watcher demo
+    """
+    from watcher.cli.demo import run_demo
+
+    sys.exit(run_demo())

@@ -1,4 +1,6 @@
-"""`watcher match`: extract ad-hoc documents like the pipeline does and explain each hit.
+"""`watcher match`.
+
+`watcher match`: extract ad-hoc documents like the pipeline does and explain each hit.
 
 An input is a URL (fetched with the pipeline's fetcher and SSRF rules), an
 `.html`/`.htm` file (extracted with the pipeline's extractor) or a plain-text
@@ -13,14 +15,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.text import Text
 
-from watcher.config import Config
+from watcher.cli.common import (
+    config_option,
+    get_config,
+    handle_errors,
+    rules_option,
+)
 from watcher.errors import DocumentError
 from watcher.extract.page import extract_page
 from watcher.model import Document, ExtractionStatus, Hit
 from watcher.rules.active import ActiveRules, RuleSnapshot
+from watcher.settings import Config
 from watcher.text.document import read_text_document
 from watcher.text.urls import host_of
 
@@ -139,3 +148,27 @@ def explain(
         if len(hit.matches) > len(seen):
             console.print(f"    … {len(hit.matches) - len(seen)} more matches")
     console.print()
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input, per line.")
+@config_option
+@rules_option
+@handle_errors
+def match(
+    inputs: tuple[str, ...], as_json: bool, config_path: Path | None, rules_dir: Path | None
+) -> None:
+    """Extract and match documents (files or URLs); explain every hit.
+
+    `.html`/`.htm` files are extracted like pipeline pages; other files are
+    plain text with optional `Title:`/`URL:`/`Published:` header lines.
+
+    \b
+    Example:
+      watcher match seeds/*.txt --json
+    """
+    from watcher.cli.match import run_match
+
+    config = get_config(config_path, rules_dir)
+    run_match(config, list(inputs), as_json=as_json)

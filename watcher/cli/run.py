@@ -1,22 +1,39 @@
-"""`watcher run --once`: one full cycle with progress on a terminal, JSON when piped."""
+"""`watcher run`: the daemon, or one full cycle with `--once`.
+
+With `--once`, progress goes to a terminal's stderr and the summary is a
+table, or JSON when piped.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+import click
 
-from watcher.cli import render as report
-from watcher.config import Config
-from watcher.daemon.app import build_app, run_once
-from watcher.pipeline.cycle import SourceReport
+from watcher.cli.common import (
+    config_option,
+    get_config,
+    handle_errors,
+    rules_option,
+)
+from watcher.settings import Config
+
+if TYPE_CHECKING:
+    from watcher.pipeline.cycle import SourceReport
 
 
 def run_once_command(config: Config) -> int:
     """Run one cycle and print the summary; returns the exit code (0)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from watcher.cli import render as report
+    from watcher.daemon.app import build_app, run_once
+
     app = build_app(config)
     try:
         if sys.stderr.isatty():
@@ -43,3 +60,28 @@ def run_once_command(config: Config) -> int:
     finally:
         app.close()
     return 0
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Run one full cycle, dispatch alerts, then exit.")
+@config_option
+@rules_option
+@handle_errors
+def run(once: bool, config_path: Path | None, rules_dir: Path | None) -> None:
+    """Run the daemon (or one cycle with --once).
+
+    \b
+    Example:
+      watcher run --once --config watcher.toml
+    """
+    from watcher import log
+    from watcher.config import config_loader, daemon_settings
+
+    config = get_config(config_path, rules_dir)
+    log.configure()
+    if once:
+        sys.exit(run_once_command(config))
+    from watcher.daemon.service import run_daemon
+
+    settings = daemon_settings()
+    sys.exit(run_daemon(config, load=config_loader(config), settings=settings))

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from watcher.alerts.delivery import Sender
-from watcher.config import Config
 from watcher.pipeline.cycle import CycleReport, Pipeline, ProgressCallback
 from watcher.pipeline.dispatch import Dispatcher, DispatchReport
 from watcher.rules.active import ActiveRules
+from watcher.settings import Config
 from watcher.store.db import Database, open_database
 
 
@@ -54,7 +54,7 @@ class App:
 def build_app(config: Config, *, alert_stream: TextIO | None = None) -> App:
     """Open (and migrate) the database, load the rules, build pipeline and dispatcher."""
     rules = ActiveRules(config.rules_dir, config.alerts.default_route)
-    db = open_database(config.database_url)
+    db = open_database(config.database_url, busy_timeout_ms=config.sqlite_busy_timeout_ms)
     sender = make_sender(config, stream=alert_stream)
     pace = 1.0 if config.slack.mode != "console" else 0.0  # Slack: ~1 message/s per channel
     dispatcher = Dispatcher(

@@ -15,28 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
-import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from watcher.config import DEFAULT_CONFIG_PATH, Config, load_config
-from watcher.errors import ConfigError
 from watcher.store.db import Database
 from watcher.store.models import SourceRow
 
 T = TypeVar("T")
 
 DB_CHECK_TIMEOUT = 3.0  # seconds; a database slower than this counts as down
-PROBE_TIMEOUT = 3.0  # seconds for `watcher health`
 
 
 @dataclass(frozen=True)
@@ -150,86 +142,3 @@ async def database_error_async(db: Database, timeout: float = DB_CHECK_TIMEOUT) 
         return await off_loop(lambda: database_error(db), timeout=timeout)
     except TimeoutError:
         return f"no answer within {timeout:g} s"
-
-
-# --- the client side: `watcher health` ----------------------------------------------------
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """`"host:port"`, `"[::1]:port"` or `":port"` -> (host, port); raises ConfigError."""
-    value = listen.strip()
-    host, sep, port_text = value.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"web.listen must be host:port, got {listen!r}")
-    host = host.strip("[]")
-    return host, int(port_text)
-
-
-def listen_address(path: Path | None, environ: Mapping[str, str]) -> str:
-    """Where the daemon serves `/healthz`: `WATCHER_LISTEN`, else the config's `web.listen`.
-
-    Read leniently: the daemon keeps running on its last good config when
-    the file is edited into an invalid state, so a health check must not
-    start failing (and get the container restarted into a broken config)
-    because of an unrelated mistake elsewhere in the file.
-    """
-    if environ.get("WATCHER_LISTEN"):
-        return environ["WATCHER_LISTEN"]
-    try:
-        return load_config(path, environ).listen
-    except ConfigError:
-        pass
-    where = path or Path(environ.get("WATCHER_CONFIG", str(DEFAULT_CONFIG_PATH)))
-    try:
-        web = tomllib.loads(where.read_text(encoding="utf-8")).get("web", {})
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        web = {}
-    listen = web.get("listen") if isinstance(web, dict) else None
-    return listen if isinstance(listen, str) else Config.listen
-
-
-def health_url(listen: str) -> str:
-    """The `/healthz` URL for a listen address (a wildcard host is asked on loopback)."""
-    host, port = parse_listen(listen)
-    if host in ("", "0.0.0.0", "*"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/healthz"
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """What `/healthz` answered: `ok` on 200, else the reason to print."""
-
-    ok: bool
-    status: int | None
-    reason: str
-
-
-def probe(url: str, *, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
-    """GET `url` once; never raises for an unreachable or unhealthy daemon."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            status, body = resp.status, resp.read(65536)
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read(65536)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return ProbeResult(False, None, f"{url}: {reason}")
-    return ProbeResult(status == 200, status, _reason(status, body))
-
-
-def _reason(status: int, body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        if status == 200:
-            return str(data.get("status", "ok"))
-        reason = data.get("reason")
-        if reason:
-            return str(reason)
-    return f"HTTP {status}: {body[:200].decode('utf-8', 'replace').strip()}"

@@ -15,18 +15,17 @@ clients: a change to them is logged as needing a restart and ignored.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
 
-from watcher.config import Config, load_config
 from watcher.daemon.app import App
 from watcher.daemon.health import off_loop
 from watcher.errors import ConfigError, RuleError
 from watcher.metrics import METRICS
+from watcher.settings import Config
 
 log = structlog.get_logger("watcher.daemon.reload")
 
@@ -99,7 +98,8 @@ class Reloader:
     def __init__(self, app: App, load: Callable[[], Config] | None = None) -> None:
         self.app = app
         path = app.config.path
-        self._load = load or (lambda: load_config(path, os.environ))
+        # None: the config file is not watched (no file, or a caller without a loader).
+        self._load = load if path is not None else None
         self._rules_stamp = rules_stamp(app.config.rules_dir)
         self._config_stamp = file_stamp(app.config.path)
         METRICS.rules_loaded.set(len(app.rules.current().rules))
@@ -139,7 +139,7 @@ class Reloader:
         """Re-read the config file; sources and fetch/alert settings apply at the next tick."""
         old = self.app.config
         stamp = file_stamp(old.path)
-        if old.path is None or (stamp == self._config_stamp and not force):
+        if self._load is None or (stamp == self._config_stamp and not force):
             return True
         self._config_stamp = stamp
         try:
@@ -200,19 +200,3 @@ class Reloader:
             rules=len(rules.current().rules),
         )
         return True
-
-
-def config_loader(config: Config) -> Callable[[], Config]:
-    """Re-read `config.path` and the environment; keep a `--rules` flag's directory."""
-    path = config.path
-    try:
-        from_file: Path | None = load_config(path, os.environ).rules_dir
-    except ConfigError:
-        from_file = None
-    cli_rules = config.rules_dir if from_file != config.rules_dir else None
-
-    def load() -> Config:
-        fresh = load_config(path, os.environ)
-        return fresh if cli_rules is None else replace(fresh, rules_dir=cli_rules)
-
-    return load

@@ -24,14 +24,8 @@ and exit 0 within 10 s (a watchdog thread enforces it even if the event loop
 is blocked). SIGHUP reloads rules and config at once and resumes a delivery
 stopped by an auth error (after the operator fixed the token or scopes).
 
-Tick intervals come from the environment (seconds, or durations like `5m`):
-
-    WATCHER_POLL_TICK           30    how often due sources are looked for
-    WATCHER_DISPATCH_TICK       5     how often the outbox is drained
-    WATCHER_RELOAD_TICK         3     how often rule and config files are checked
-    WATCHER_CYCLE_TIMEOUT       900   a poll cycle is cancelled after this long
-    WATCHER_RETENTION_MAX_AGE   90d   article text older than this is pruned
-    WATCHER_RETENTION_TICK      1d    how often retention runs
+Tick intervals and limits are a `DaemonSettings` (`watcher.settings`), read
+from `WATCHER_*_TICK` variables by `watcher.config.daemon_settings`.
 """
 
 from __future__ import annotations
@@ -44,8 +38,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -56,7 +49,6 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_J
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
-from watcher.config import Config, parse_duration
 from watcher.daemon.app import App, build_app
 from watcher.daemon.health import (
     DB_CHECK_TIMEOUT,
@@ -66,10 +58,10 @@ from watcher.daemon.health import (
     off_loop,
     source_alerts,
 )
-from watcher.daemon.reload import Reloader, config_loader
+from watcher.daemon.reload import Reloader
 from watcher.daemon.web import create_web_app, start_web
-from watcher.errors import ConfigError
 from watcher.metrics import METRICS, record_cycle
+from watcher.settings import Config, DaemonSettings
 from watcher.store.retention import prune_articles
 
 log = structlog.get_logger("watcher.daemon.service")
@@ -77,48 +69,6 @@ log = structlog.get_logger("watcher.daemon.service")
 STOP_DEADLINE = 9.5  # seconds after the signal: the watchdog exits the process
 CYCLE_GRACE = 5.0  # seconds a running cycle gets to finish after the signal
 FLUSH_DEADLINE = 8.0  # seconds after the signal: stop sending alerts
-
-
-@dataclass(frozen=True)
-class DaemonSettings:
-    """Tick intervals and limits, in seconds (see the module docstring)."""
-
-    poll_tick: float = 30.0
-    dispatch_tick: float = 5.0
-    reload_tick: float = 3.0
-    cycle_timeout: float = 900.0
-    retention_max_age: timedelta = timedelta(days=90)
-    retention_tick: float = 86400.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> DaemonSettings:
-        """Read the `WATCHER_*_TICK` variables; raises ConfigError on a bad value."""
-
-        def seconds(name: str, default: float) -> float:
-            raw = environ.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                return parse_duration(raw, where=name).total_seconds()
-            if not value > 0:
-                raise ConfigError(f"{name}: expected a positive number of seconds, got {raw!r}")
-            return value
-
-        age = environ.get("WATCHER_RETENTION_MAX_AGE", "").strip()
-        return cls(
-            poll_tick=seconds("WATCHER_POLL_TICK", cls.poll_tick),
-            dispatch_tick=seconds("WATCHER_DISPATCH_TICK", cls.dispatch_tick),
-            reload_tick=seconds("WATCHER_RELOAD_TICK", cls.reload_tick),
-            cycle_timeout=seconds("WATCHER_CYCLE_TIMEOUT", cls.cycle_timeout),
-            retention_max_age=(
-                parse_duration(age, where="WATCHER_RETENTION_MAX_AGE")
-                if age
-                else cls.retention_max_age
-            ),
-            retention_tick=seconds("WATCHER_RETENTION_TICK", cls.retention_tick),
-        )
 
 
 class Daemon:
@@ -415,13 +365,12 @@ def run_daemon(
 ) -> int:
     """Build the app and run the daemon until SIGTERM/SIGINT; returns the exit code.
 
-    `load` re-reads the configuration for hot reloads (the CLI passes one that
-    applies its flags again); by default the same file and environment are
-    read, keeping a rules directory given on the command line.
+    `load` re-reads the configuration for hot reloads (the CLI passes
+    `watcher.config.config_loader`, which reads the file and the environment
+    again and keeps a `--rules` flag); without it only the rules reload.
+    `settings` are the ticks and limits (`watcher.config.daemon_settings`).
     """
-    settings = settings or DaemonSettings.from_env(os.environ)
-    if load is None and config.path is not None:
-        load = config_loader(config)
+    settings = settings or DaemonSettings()
     # Until the daemon's own handlers are in place (migrations can take a while), a
     # stop signal unwinds normally: open transactions roll back, the exit code is 0.
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from watcher.daemon.health import HealthReport, off_loop, parse_listen
+from watcher.daemon.health import HealthReport, off_loop
 from watcher.errors import ConfigError
 from watcher.metrics import Metrics
+from watcher.settings import parse_listen
 
 HealthCheck = Callable[[], Awaitable[HealthReport]]
 METRICS_TIMEOUT = 10.0  # seconds; the scrape reads gauges from the database

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Set
 
-from watcher.config import FetchConfig
 from watcher.extract.pool import ExtractorPool
 from watcher.ingest.fetch import USER_AGENT, Fetcher, FetchSettings
 from watcher.model import (
@@ -22,6 +21,7 @@ from watcher.model import (
     FetchOutcome,
 )
 from watcher.rules.active import RuleSnapshot
+from watcher.settings import FetchConfig
 from watcher.stories.cluster import fingerprint
 from watcher.text.urls import canonical_url, host_of
 

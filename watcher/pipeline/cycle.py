@@ -21,13 +21,13 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher import metrics
-from watcher.config import Config
 from watcher.extract.pool import ExtractorPool
 from watcher.ingest.fetch import Fetcher, FetchSettings
 from watcher.model import ArticleRecord, FetchOutcome, FetchResult, ParsedFeed, SourceKind
 from watcher.pipeline import article as ingest
 from watcher.pipeline.story_index import PersistentStories
 from watcher.rules.active import ActiveRules
+from watcher.settings import Config
 from watcher.store.articles import SavedArticle, known_canonical_urls, known_entry_keys, save_poll
 from watcher.store.db import Database
 from watcher.store.sources import (

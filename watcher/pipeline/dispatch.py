@@ -64,10 +64,10 @@ from watcher.alerts.blocks import (
 from watcher.alerts.budget import decide
 from watcher.alerts.delivery import Sender, SendResult, SlackPayload
 from watcher.alerts.digest import digest_due_at, digest_since
-from watcher.config import AlertsConfig
 from watcher.metrics import record_delivery
 from watcher.model import AlertMessage
 from watcher.pipeline.outcomes import Attempt, DispatchReport, Step, record
+from watcher.settings import AlertsConfig
 from watcher.store import outbox as store
 from watcher.store.db import Database
 

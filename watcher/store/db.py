@@ -7,7 +7,6 @@ migration; every command that touches the database goes through it.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -24,7 +23,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from watcher.errors import StorageError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # wait this long for another writer before "database is locked"
-BUSY_TIMEOUT_ENV = "WATCHER_SQLITE_BUSY_TIMEOUT_MS"  # overrides it (the lock tests wait less)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
@@ -35,8 +33,12 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys.
+
+    `busy_timeout_ms` is how long a SQLite connection waits for another
+    writer before "database is locked" (ignored for PostgreSQL).
+    """
     url = normalise_url(url)
     try:
         parsed = make_url(url)
@@ -46,21 +48,11 @@ def create_db_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        busy_ms = sqlite_busy_timeout_ms()
+        busy_ms = busy_timeout_ms
         engine = create_engine(url, connect_args={"timeout": busy_ms / 1000}, pool_pre_ping=True)
         event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-
-
-def sqlite_busy_timeout_ms() -> int:
-    """`SQLITE_BUSY_TIMEOUT_MS`, or a positive whole number of ms from `BUSY_TIMEOUT_ENV`."""
-    raw = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return SQLITE_BUSY_TIMEOUT_MS
-    if not raw.isdigit() or int(raw) <= 0:
-        raise StorageError(f"{BUSY_TIMEOUT_ENV}: expected a positive number of ms, got {raw!r}")
-    return int(raw)
 
 
 def _sqlite_pragmas(busy_ms: int, dbapi_conn: Any, _record: Any) -> None:
@@ -122,9 +114,11 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_database(url: str, *, migrate: bool = True) -> Database:
+def open_database(
+    url: str, *, migrate: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> Database:
     """Connect, apply migrations, and return a ready `Database`."""
-    engine = create_db_engine(url)
+    engine = create_db_engine(url, busy_timeout_ms=busy_timeout_ms)
     try:
         if migrate:
             upgrade(engine)
