@@ -254,12 +254,15 @@ def run_cycles(site: SiteProcess, feeds: int, workers: int) -> CycleRun:
     from watcher.extract.pool import ExtractorPool, PoolSettings
     from watcher.model import FetchOutcome, SourceSpec
     from watcher.pipeline.cycle import Pipeline
+    from watcher.pipeline.page_task import extract_article
     from watcher.rules.active import ActiveRules
     from watcher.settings import Config, FetchConfig
     from watcher.store.db import open_database
 
     sources = tuple(SourceSpec(f"feed-{f}", site.url(f"/feed/{f}.xml")) for f in range(feeds))
-    fetch = FetchConfig(allow_private_addresses=True, retries=0, per_host=64, concurrency=64)
+    fetch = FetchConfig(
+        allow_private_addresses=True, retries=0, per_host=64, concurrency=64, sources_at_once=16
+    )
     with tempfile.TemporaryDirectory(prefix="bench-cycle-") as tmp:
         config = Config(
             database_url=f"sqlite:///{tmp}/bench.db",
@@ -269,7 +272,7 @@ def run_cycles(site: SiteProcess, feeds: int, workers: int) -> CycleRun:
         )
         db = open_database(config.database_url)
         rules = ActiveRules(config.rules_dir, config.alerts.default_route)
-        pool = ExtractorPool(PoolSettings(workers=workers))
+        pool = ExtractorPool(PoolSettings(workers=workers), task=extract_article)
         try:
             with pool:
                 pool.extract_many([])  # start the workers before the clock

@@ -103,7 +103,9 @@ def score_texts(results: Mapping[str, str], truth: Mapping[str, str]) -> Scores:
 
 
 def main() -> None:
-    from watcher.extract.page import ExtractorPool, PageInput, PoolSettings, extract_page
+    from watcher.extract.page import extract_page
+    from watcher.extract.pool import ExtractorPool, PoolSettings
+    from watcher.extract.worker import PageInput
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)

@@ -20,6 +20,7 @@ from watcher.extract.pool import ExtractorPool, PoolSettings
 from watcher.ingest.fetch import FetchSettings
 from watcher.model import SourceKind, SourceSpec
 from watcher.pipeline.cycle import CycleReport, Pipeline
+from watcher.pipeline.page_task import extract_article
 from watcher.rules.active import ActiveRules
 from watcher.settings import Config, FetchConfig
 from watcher.store.db import open_database
@@ -36,6 +37,7 @@ def fast_fetch(**overrides: object) -> FetchConfig:
         "connect_timeout": 2.0,
         "total_timeout": 2.0,
         "concurrency": 64,
+        "sources_at_once": 16,
         "per_host": 8,
     }
     values.update(overrides)
@@ -130,7 +132,7 @@ class Clock:
 
 def small_pool() -> ExtractorPool:
     """An extraction pool sized for tests (two workers, short deadlines)."""
-    return ExtractorPool(PoolSettings(workers=2, deadline=10.0, grace=5.0))
+    return ExtractorPool(PoolSettings(workers=2, deadline=10.0, grace=5.0), task=extract_article)
 
 
 class Harness:

@@ -10,15 +10,11 @@ import time
 import pytest
 
 from tests.test_extract import ARTICLE_EN, article_page
-from watcher.extract.page import (
-    ExtractOptions,
-    ExtractorPool,
-    PageInput,
-    PoolSettings,
-    extract_article,
-    extract_page,
-)
+from watcher.extract.page import ExtractOptions, extract_page
+from watcher.extract.pool import ExtractorPool, PoolSettings
+from watcher.extract.worker import PageInput
 from watcher.model import Extraction, ExtractionStatus
+from watcher.pipeline.page_task import extract_article
 from watcher.stories.cluster import fingerprint
 
 PAGE = article_page(ARTICLE_EN).encode()
@@ -56,22 +52,26 @@ def test_extract_many_matches_in_process_extraction() -> None:
         PageInput(b"%PDF-1.4", "https://e.com/2", "application/pdf"),
         PageInput(PAGE, "https://e.com/3", ""),
     ]
-    with ExtractorPool(PoolSettings(workers=2)) as pool:
+    with ExtractorPool(PoolSettings(workers=2), task=extract_article) as pool:
         results = pool.extract_many(pages)
     here = [extract_article(p.body, url=p.url, content_type=p.content_type) for p in pages]
     assert results == here
     assert [r.status for r in results] == ["ok", "skipped", "ok"]
 
 
-def test_workers_fingerprint_the_text() -> None:
-    """An extracted page comes back with the story fingerprint of its text."""
-    with ExtractorPool(PoolSettings(workers=1)) as pool:
-        [result] = pool.extract_many([PageInput(PAGE, "https://e.com/1", "text/html")])
+def test_workers_fingerprint_the_text_with_the_pipelines_task() -> None:
+    """With the pipeline's task a page comes back with its text's story fingerprint;
+    the pool's own default task (plain extraction) adds none."""
+    page = PageInput(PAGE, "https://e.com/1", "text/html")
+    with ExtractorPool(PoolSettings(workers=1), task=extract_article) as pool:
+        [result] = pool.extract_many([page])
     assert result.page is not None
     assert result.page.fingerprint == fingerprint(result.page.text).to_bytes()
-    plain = extract_page(PAGE, url="https://e.com/1", content_type="text/html")
+    with ExtractorPool(PoolSettings(workers=1)) as pool:
+        [plain] = pool.extract_many([page])
     assert plain.page is not None
     assert plain.page.fingerprint is None
+    assert plain.page.text == result.page.text
 
 
 def test_async_extract() -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from bench.extraction import BENCHMARK, load_benchmark, score, score_texts
-from watcher.extract.page import ExtractorPool, PageInput, PoolSettings, extract_page
+from watcher.extract.page import extract_page
+from watcher.extract.pool import ExtractorPool, PoolSettings
+from watcher.extract.worker import PageInput
 from watcher.model import ExtractionStatus
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

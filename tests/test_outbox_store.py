@@ -197,7 +197,7 @@ def test_route_settings_are_read_with_defaults(tmp_path: Path) -> None:
     [
         ('[alerts.routes."#a"]\nmode = "daily"\n', "mode must be instant or digest, got 'daily'"),
         ('[alerts.routes."#a"]\ninterval = "soon"\n', "interval: expected a duration"),
-        ('[alerts.routes."#a"]\nmode = "digest"\nevery = "1h"\n', "unknown key(s): every"),
+        ('[alerts.routes."#a"]\nmode = "digest"\nevery = "1h"\n', "unknown key 'every'"),
         ('[alerts]\nroutes = "#a"\n', "[alerts.routes] must be tables"),
         ('[alerts.routes]\n"#a" = "digest"\n', "must be a table with mode and interval"),
     ],

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.orm import sessionmaker
 
 from watcher.daemon.health import HealthReport, assess, database_error_async
+from watcher.daemon.scrape import attach_database
 from watcher.daemon.web import create_web_app, start_web
 from watcher.errors import ConfigError
 from watcher.metrics import Metrics, record_cycle, record_delivery, record_fetch, record_stored
@@ -153,7 +154,7 @@ def test_metrics_serves_recorded_values_and_stored_state(database_url: str) -> N
     db = open_database(database_url)
     try:
         _seed(db)
-        metrics.attach_database(db)
+        attach_database(metrics, db)
         record_fetch(FetchResult("u", FetchOutcome.OK, elapsed=0.2), metrics)
         record_fetch(FetchResult("u", FetchOutcome.NOT_MODIFIED, elapsed=0.01), metrics)
         record_fetch(FetchResult("u", FetchOutcome.NOT_MODIFIED, elapsed=0.01), metrics)
@@ -194,7 +195,7 @@ def test_metrics_reports_an_unreachable_database_as_down() -> None:
     metrics = Metrics()
     db = _refusing_database()
     try:
-        metrics.attach_database(db)
+        attach_database(metrics, db)
         status, _ctype, body = asyncio.run(_get(_health_of(db), metrics, "/metrics"))
     finally:
         db.dispose()

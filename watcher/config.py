@@ -31,6 +31,7 @@ Environment variables read here (all documented in the README):
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -72,8 +73,44 @@ def parse_duration(value: object, *, where: str = "duration") -> timedelta:
     raise ConfigError(f"{where}: expected a duration like '15m', '1h' or '7d', got {value!r}")
 
 
+# Every key of `watcher.toml`, by table ("alerts.routes" is each `[alerts.routes."#chan"]`,
+# "sources" each `[[sources]]`). The loader refuses any other key; the README documents
+# exactly these (a test holds the two together).
+FILE_KEYS: dict[str, frozenset[str]] = {
+    "database": frozenset({"url"}),
+    "rules": frozenset({"dir"}),
+    "web": frozenset({"listen"}),
+    "fetch": frozenset(FetchConfig.__dataclass_fields__),
+    "alerts": frozenset(
+        {"default_route", "budget", "budget_window", "routes", "ops_route", "unhealthy_after",
+         "empty_after"}
+    ),
+    "alerts.routes": frozenset({"mode", "interval"}),
+    "stories": frozenset({"window"}),
+    "sources": frozenset(
+        {"name", "url", "kind", "interval", "enabled", "headers", "include", "exclude"}
+    ),
+}  # fmt: skip
+# Every environment variable watcher reads (all of them here, in this module).
+ENV_KEYS = frozenset(
+    {
+        "WATCHER_CONFIG", "WATCHER_DATABASE_URL", "WATCHER_RULES_DIR", "WATCHER_LISTEN",
+        "WATCHER_SQLITE_BUSY_TIMEOUT_MS", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL",
+        "WATCHER_SLACK_BASE_URL", "WATCHER_POLL_TICK", "WATCHER_DISPATCH_TICK",
+        "WATCHER_RELOAD_TICK", "WATCHER_CYCLE_TIMEOUT", "WATCHER_RETENTION_MAX_AGE",
+        "WATCHER_RETENTION_TICK",
+    }
+)  # fmt: skip
 _TOP_KEYS = {"database", "fetch", "rules", "web", "alerts", "stories", "sources"}
-_SOURCE_KEYS = {"name", "url", "kind", "interval", "enabled", "headers", "include", "exclude"}
+
+
+def _check_keys(table: Mapping[str, Any], section: str, where: str) -> None:
+    """Refuse a key the table does not have, naming the nearest one (a typo is not silent)."""
+    known = FILE_KEYS[section]
+    for key in sorted(set(table) - known):
+        near = difflib.get_close_matches(key, sorted(known), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(sorted(known))})"
+        raise ConfigError(f"{where}: [{section}] unknown key {key!r}{hint}")
 
 
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -110,6 +147,8 @@ def _build(data: dict[str, Any], path: Path | None, environ: Mapping[str, str]) 
     database = _table(data, "database", where)
     rules = _table(data, "rules", where)
     web = _table(data, "web", where)
+    for section, table in (("database", database), ("rules", rules), ("web", web)):
+        _check_keys(table, section, where)
     base_dir = path.parent if path else Path()
     database_url = environ.get("WATCHER_DATABASE_URL") or str(
         database.get("url", DEFAULT_DATABASE_URL)
@@ -120,9 +159,7 @@ def _build(data: dict[str, Any], path: Path | None, environ: Mapping[str, str]) 
         rules_dir = base_dir / rules_dir
     listen = environ.get("WATCHER_LISTEN") or str(web.get("listen", Config.listen))
     stories = _table(data, "stories", where)
-    if set(stories) - {"window"}:
-        extra = ", ".join(sorted(set(stories) - {"window"}))
-        raise ConfigError(f"{where}: [stories] unknown key(s): {extra}")
+    _check_keys(stories, "stories", where)
     story_window = parse_duration(stories.get("window", "7d"), where=f"{where}: [stories] window")
     return Config(
         path=path,
@@ -242,10 +279,7 @@ def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
 
 def _fetch(table: dict[str, Any], where: str) -> FetchConfig:
     defaults = FetchConfig()
-    known = set(FetchConfig.__dataclass_fields__)
-    unknown = set(table) - known
-    if unknown:
-        raise ConfigError(f"{where}: [fetch] unknown key(s): {', '.join(sorted(unknown))}")
+    _check_keys(table, "fetch", where)
     values: dict[str, Any] = {}
     for key, raw in table.items():
         if key == "allowed_networks":
@@ -282,17 +316,11 @@ def _networks(raw: object, where: str) -> tuple[str, ...]:
     return tuple(value.strip() for value in raw)
 
 
-_ALERTS_KEYS = {
-    "default_route", "budget", "budget_window", "routes", "ops_route", "unhealthy_after",
-    "empty_after",
-}  # fmt: skip
 _ROUTE = re.compile(r"[#@]?[A-Za-z0-9][A-Za-z0-9._-]*")  # as rules' `route` accepts
 
 
 def _alerts(table: dict[str, Any], where: str) -> AlertsConfig:
-    unknown = set(table) - _ALERTS_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: [alerts] unknown key(s): {', '.join(sorted(unknown))}")
+    _check_keys(table, "alerts", where)
     route = table.get("default_route", list(AlertsConfig.default_route))
     if isinstance(route, str):
         route = [route]
@@ -343,9 +371,7 @@ def _routes(raw: object, window: timedelta, where: str) -> tuple[tuple[str, Rout
             raise ConfigError(f"{at}: the channel name is empty")
         if not isinstance(item, dict):
             raise ConfigError(f"{at}: must be a table with mode and interval")
-        unknown = set(item) - {"mode", "interval"}
-        if unknown:
-            raise ConfigError(f"{at}: unknown key(s): {', '.join(sorted(unknown))}")
+        _check_keys(item, "alerts.routes", at)
         mode = item.get("mode", "instant")
         if mode not in ROUTE_MODES:
             raise ConfigError(f"{at}: mode must be instant or digest, got {mode!r}")
@@ -367,9 +393,7 @@ def _sources(raw: object, where: str) -> tuple[SourceSpec, ...]:
         at = f"{where}: source #{i}"
         if not isinstance(item, dict):
             raise ConfigError(f"{at}: must be a table")
-        unknown = set(item) - _SOURCE_KEYS
-        if unknown:
-            raise ConfigError(f"{at}: unknown key(s): {', '.join(sorted(unknown))}")
+        _check_keys(item, "sources", at)
         name, url = item.get("name"), item.get("url")
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"{at}: 'name' is required")

@@ -4,7 +4,7 @@ The pipeline, the dispatcher and the daemon call the `record_*` functions
 below (one line each at the point where the thing happens); `/metrics`
 renders `METRICS.registry`. Gauges that describe stored state (alerts by
 state, sources due) are read from the database at scrape time by
-`DatabaseCollector`, so they are right even after a restart.
+`watcher.daemon.scrape`, so they are right even after a restart.
 
 Metrics (the names as scraped; counters get the `_total` suffix):
 
@@ -69,23 +69,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-from sqlalchemy import func, or_, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.model import ArticleRecord, FetchResult
-from watcher.store.db import Database
-from watcher.store.models import AlertRow, SourceRow
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0)
 _CYCLE_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 _CODE = re.compile(r"[a-z0-9_]{1,48}")
-ALERT_STATES = ("pending", "sent", "failed", "dead")
 
 
 class Metrics:
@@ -159,15 +151,6 @@ class Metrics:
             "Articles whose text and summary retention removed.",
             registry=r,
         )
-        self._db_collector: DatabaseCollector | None = None
-
-    def attach_database(self, db: Database) -> None:
-        """Read the stored-state gauges from `db` at every scrape (once per registry)."""
-        if self._db_collector is None:
-            self._db_collector = DatabaseCollector(db)
-            self.registry.register(self._db_collector)
-        else:
-            self._db_collector.db = db
 
 
 METRICS = Metrics()
@@ -222,56 +205,3 @@ def record_cycle(result: str, seconds: float | None, metrics: Metrics = METRICS)
         metrics.cycle_seconds.observe(seconds)
     if result == "ok":
         metrics.last_cycle.set(time.time())
-
-
-# --- stored state, read at scrape time ---------------------------------------------------
-
-
-class DatabaseCollector(Collector):
-    """Alerts by state and the source backlog, queried when `/metrics` is scraped."""
-
-    def __init__(self, db: Database, clock: Callable[[], datetime] | None = None) -> None:
-        self.db = db
-        self.clock = clock or (lambda: datetime.now(UTC))
-
-    def describe(self) -> Iterable[Metric]:
-        return []  # no query at registration time
-
-    def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("watcher_database_up", "1 when the database answered.")
-        try:
-            alerts, due = self._query()
-        except SQLAlchemyError:
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        family = GaugeMetricFamily(
-            "watcher_alerts", "Alert outbox rows by state.", labels=["state"]
-        )
-        for state in sorted(set(ALERT_STATES) | set(alerts)):
-            family.add_metric([state], alerts.get(state, 0))
-        yield family
-        yield GaugeMetricFamily(
-            "watcher_sources_due", "Enabled sources whose next poll has come.", value=due
-        )
-
-    def _query(self) -> tuple[dict[str, int], int]:
-        now = self.clock()
-        with self.db.session() as session:
-            alerts = {
-                str(state): int(n)
-                for state, n in session.execute(
-                    select(AlertRow.state, func.count()).group_by(AlertRow.state)
-                )
-            }
-            due = session.scalar(
-                select(func.count())
-                .select_from(SourceRow)
-                .where(
-                    SourceRow.enabled.is_(True),
-                    or_(SourceRow.next_poll_at.is_(None), SourceRow.next_poll_at <= now),
-                )
-            )
-        return alerts, int(due or 0)

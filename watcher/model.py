@@ -207,3 +207,25 @@ class ArticleRecord:
     hits: tuple[Hit, ...] = ()
     routes: tuple[str, ...] = ()  # the union of the hit rules' routes
     existing: bool = False
+
+
+@dataclass(frozen=True)
+class OpsNotice:
+    """What an ops message says about a source, as it was when the message was raised.
+
+    `count` is the failed polls (unhealthy, recovered) or the empty polls
+    (empty, refilled) of the streak, which began at `since`. `outcome` and
+    `error` are the last failed poll's (for `recovered`: the last failure
+    before it recovered).
+    """
+
+    id: int
+    route: str
+    reason: str  # unhealthy, recovered, empty or refilled (`store.route_messages.OPS_REASONS`)
+    source: str  # the source's configured name
+    url: str
+    outcome: str | None
+    error: str | None
+    count: int
+    since: datetime | None
+    raised_at: datetime

@@ -24,8 +24,12 @@ class FetchConfig:
     """`[fetch]`: how we talk to news sites."""
 
     allow_private_addresses: bool = False  # true only for tests and intranet sources
-    per_host: int = 4  # concurrent requests per host
-    concurrency: int = 32  # concurrent requests overall
+    per_host: int = 4  # requests in flight to one host at a time (politeness)
+    # Requests in flight at a time over all hosts (feeds and article pages together):
+    # the fetcher's connection pool never opens more connections than this.
+    concurrency: int = 32
+    # Sources polled at the same time; each polls its feed, then its new articles.
+    sources_at_once: int = 8
     connect_timeout: float = 10.0  # seconds to establish a connection
     total_timeout: float = 25.0  # seconds for a whole request, body included
     max_feed_bytes: int = 15 * 1024 * 1024  # decompressed cap for feeds and listings

@@ -43,8 +43,7 @@ from watcher.alerts.timefmt import plural as _plural
 from watcher.alerts.timefmt import relative as _relative
 from watcher.alerts.timefmt import utc as _utc
 from watcher.alerts.timefmt import when as _when
-from watcher.model import AlertMessage, Hit
-from watcher.store.route_messages import OpsNotice
+from watcher.model import AlertMessage, Hit, OpsNotice
 
 __all__ = [
     "SlackPayload",

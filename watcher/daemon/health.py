@@ -20,11 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import select, text
-from sqlalchemy.exc import SQLAlchemyError
-
 from watcher.store.db import Database
-from watcher.store.models import SourceRow
+from watcher.store.queries import sources_with_ops_alerts
 
 T = TypeVar("T")
 
@@ -71,15 +68,8 @@ def assess(
 
 
 def database_error(db: Database) -> str | None:
-    """None when `SELECT 1` works, else a one-line reason (never the URL or a password)."""
-    try:
-        with db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        orig = getattr(exc, "orig", None)
-        message = str(orig if orig is not None else exc).strip().splitlines()
-        return f"{type(orig or exc).__name__}: {message[0] if message else 'unavailable'}"
-    return None
+    """None when the database answers, else a one-line reason (never the URL or a password)."""
+    return db.connection_error()
 
 
 def source_alerts(db: Database) -> dict[str, list[str]]:
@@ -90,15 +80,7 @@ def source_alerts(db: Database) -> dict[str, list[str]]:
     restart the container, so it does not change the verdict.
     """
     with db.session() as session:
-        rows = session.execute(
-            select(SourceRow.name, SourceRow.unhealthy_at, SourceRow.empty_at)
-            .where(SourceRow.enabled.is_(True))
-            .order_by(SourceRow.name)
-        ).all()
-    return {
-        "unhealthy": [name for name, unhealthy, _empty in rows if unhealthy is not None],
-        "empty": [name for name, _unhealthy, empty in rows if empty is not None],
-    }
+        return sources_with_ops_alerts(session)
 
 
 async def off_loop(fn: Callable[[], T], *, timeout: float | None = None) -> T:

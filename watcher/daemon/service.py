@@ -59,6 +59,7 @@ from watcher.daemon.health import (
     source_alerts,
 )
 from watcher.daemon.reload import Reloader
+from watcher.daemon.scrape import attach_database
 from watcher.daemon.web import create_web_app, start_web
 from watcher.metrics import METRICS, record_cycle
 from watcher.settings import Config, DaemonSettings
@@ -258,7 +259,7 @@ class Daemon:
             signal.signal(sig, self._on_stop_signal)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._hup()))
         logging.getLogger("apscheduler").setLevel(logging.CRITICAL)  # events logged as JSON below
-        METRICS.attach_database(self.app.db)
+        attach_database(METRICS, self.app.db)
         runner: web.AppRunner | None = await start_web(
             create_web_app(self.health, METRICS), self.app.config.listen
         )

@@ -1,7 +1,6 @@
 """Article pages (bytes we fetched) -> `Extraction`: trafilatura plus the checks around it.
 
-`extract_page` is the entry point (`extract_article`, what the workers run,
-adds the story fingerprint of the text). It never raises: a page that is not
+`extract_page` is the entry point. It never raises: a page that is not
 HTML is `SKIPPED`, a page without article-sized text is `TOO_SHORT` (with the
 little it found), a page over the size caps or one that makes trafilatura
 fail is `FAILED`, each with a `reason`. It runs in the calling thread, so run
@@ -22,25 +21,16 @@ from __future__ import annotations
 import codecs
 import html
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from watcher.model import ExtractedPage, Extraction, ExtractionStatus
 
-if TYPE_CHECKING:
-    from watcher.extract.pool import ExtractorPool, PoolSettings
-    from watcher.extract.worker import PageInput
-
 __all__ = [
     "DEFAULT_OPTIONS",
     "ExtractOptions",
-    "ExtractorPool",
-    "PageInput",
-    "PoolSettings",
     "decode_html",
-    "extract_article",
     "extract_page",
 ]
 
@@ -117,16 +107,6 @@ _LANGUAGE = re.compile(r"^([a-z]{2,3})(?:$|[-_])")
 _HEAD_CHARS = 256_000  # where <link rel=canonical> and <html lang> may be
 
 
-def __getattr__(name: str) -> Any:
-    # The pool lives in extract_pool (which imports this module); import it on first use
-    # so `from watcher.extract.page import ExtractorPool` works without an import cycle.
-    if name in ("ExtractorPool", "PageInput", "PoolSettings"):
-        from watcher.extract import pool as extract_pool
-
-        return getattr(extract_pool, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def extract_page(
     body: bytes, *, url: str, content_type: str, options: ExtractOptions = DEFAULT_OPTIONS
 ) -> Extraction:
@@ -149,24 +129,6 @@ def extract_page(
         return _extract(body, url, content_type, options)
     except Exception as exc:  # the contract: a bad page is a value, never a crash
         return Extraction(ExtractionStatus.FAILED, reason=f"extractor error: {exc!r}"[:500])
-
-
-def extract_article(
-    body: bytes, *, url: str, content_type: str, options: ExtractOptions = DEFAULT_OPTIONS
-) -> Extraction:
-    """`extract_page`, plus the extracted text's story fingerprint.
-
-    This is what the extraction workers run: fingerprinting is CPU work of
-    the same order as a light page's extraction, and doing it next to the
-    extraction keeps it off the main process, which also fetches and stores.
-    """
-    from watcher.stories.cluster import fingerprint
-
-    extraction = extract_page(body, url=url, content_type=content_type, options=options)
-    if extraction.page is None:
-        return extraction
-    found = fingerprint(extraction.page.text).to_bytes()
-    return replace(extraction, page=replace(extraction.page, fingerprint=found))
 
 
 def _extract(body: bytes, url: str, content_type: str, options: ExtractOptions) -> Extraction:

@@ -1,4 +1,8 @@
-"""Run `extract_article` in worker processes, with a per-page deadline and recovery.
+"""Run a page task in worker processes, with a per-page deadline and recovery.
+
+The task is `extract_page` unless the caller gives another of the same shape
+(the pipeline gives `watcher.pipeline.page_task.extract_article`, which adds
+the story fingerprint).
 
 Why processes: trafilatura in threads can segfault (lxml; trafilatura issue
 840), its caches grow about 1 MB per page (issue 216) and some pages run for
@@ -49,7 +53,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import TracebackType
 
-from watcher.extract.page import DEFAULT_OPTIONS, ExtractOptions, extract_article
+from watcher.extract.page import DEFAULT_OPTIONS, ExtractOptions, extract_page
 from watcher.extract.worker import PageInput, PageTask, init_worker, run_page
 from watcher.model import Extraction, ExtractionStatus
 
@@ -95,7 +99,7 @@ class ExtractorPool:
         settings: PoolSettings | None = None,
         *,
         options: ExtractOptions = DEFAULT_OPTIONS,
-        task: PageTask = extract_article,
+        task: PageTask = extract_page,
     ) -> None:
         self.settings = settings or PoolSettings()
         self.options = options
@@ -312,12 +316,7 @@ class ExtractorPool:
                 if self.settings.start_method == "forkserver":
                     # Workers fork from a server that has imported trafilatura once.
                     context.set_forkserver_preload(
-                        [
-                            "watcher.extract.worker",
-                            "watcher.extract.page",
-                            "watcher.stories.cluster",
-                            "trafilatura",
-                        ]
+                        ["watcher.extract.worker", self._task.__module__, "trafilatura"]
                     )
                 self._executor = ProcessPoolExecutor(
                     max_workers=self.settings.workers,

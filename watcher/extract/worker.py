@@ -22,7 +22,7 @@ RESET_CACHES_EVERY = 50  # pages; trafilatura's caches grow ~1 MB per page
 
 
 class PageTask(Protocol):
-    """The work a pool runs: `extract_article`, or a stand-in with the same shape."""
+    """The work a pool runs: `extract_page`, the pipeline's `extract_article`, or a stand-in."""
 
     def __call__(
         self, body: bytes, *, url: str, content_type: str, options: ExtractOptions

@@ -37,6 +37,7 @@ def fetch_settings(cfg: FetchConfig) -> FetchSettings:
         retries=cfg.retries,
         user_agent=cfg.user_agent or USER_AGENT,
         per_host=cfg.per_host,
+        max_connections=cfg.concurrency,
         allow_private_addresses=cfg.allow_private_addresses,
         allowed_networks=cfg.allowed_networks,
     )

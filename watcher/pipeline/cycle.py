@@ -25,6 +25,7 @@ from watcher.extract.pool import ExtractorPool
 from watcher.ingest.fetch import Fetcher, FetchSettings
 from watcher.model import ArticleRecord, FetchOutcome, FetchResult, ParsedFeed, SourceKind
 from watcher.pipeline import article as ingest
+from watcher.pipeline.page_task import extract_article
 from watcher.pipeline.story_index import PersistentStories
 from watcher.rules.active import ActiveRules
 from watcher.settings import Config
@@ -145,12 +146,12 @@ class Pipeline:
         if self._extractor is None:
             # One pool for the pipeline's life: starting workers costs more than a
             # quiet cycle, and they recycle themselves (max_tasks_per_child).
-            self._extractor = ExtractorPool()
+            self._extractor = ExtractorPool(task=extract_article)
             self._owns_extractor = True
         extractor = self._extractor
         settings = self._fetch_settings or ingest.fetch_settings(self.config.fetch)
         async with Fetcher(settings) as fetcher:
-            limit = asyncio.Semaphore(max(1, self.config.fetch.concurrency // 4))
+            limit = asyncio.Semaphore(self.config.fetch.sources_at_once)
 
             async def one(state: SourceState) -> None:
                 async with limit:

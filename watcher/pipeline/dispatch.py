@@ -65,7 +65,7 @@ from watcher.alerts.budget import decide
 from watcher.alerts.delivery import Sender, SendResult, SlackPayload
 from watcher.alerts.digest import digest_due_at, digest_since
 from watcher.metrics import record_delivery
-from watcher.model import AlertMessage
+from watcher.model import AlertMessage, OpsNotice
 from watcher.pipeline.outcomes import Attempt, DispatchReport, Step, record
 from watcher.settings import AlertsConfig
 from watcher.store import outbox as store
@@ -294,7 +294,7 @@ class Dispatcher:
     def _message(self, message: store.RouteMessage, report: DispatchReport) -> Step:
         """Send a pending burst or ops notice, or resend a digest claimed or retrying."""
         now = self.clock()
-        notice: store.OpsNotice | None = None
+        notice: OpsNotice | None = None
         with self.db.session() as session:
             if not store.claim(
                 session, "route_messages", message.id, now=now, lease=self.claim_lease
@@ -328,7 +328,7 @@ class Dispatcher:
         now: datetime,
         report: DispatchReport,
         *,
-        notice: store.OpsNotice | None = None,
+        notice: OpsNotice | None = None,
     ) -> Step:
         names = self.rule_names()
         if notice is not None:

@@ -15,9 +15,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watcher.errors import StorageError
@@ -90,6 +90,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def connection_error(self) -> str | None:
+        """None when `SELECT 1` works, else a one-line reason (never the URL or a password)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            orig = getattr(exc, "orig", None)
+            message = str(orig if orig is not None else exc).strip().splitlines()
+            return f"{type(orig or exc).__name__}: {message[0] if message else 'unavailable'}"
+        return None
 
 
 def upgrade(engine: Engine) -> None:

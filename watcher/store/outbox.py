@@ -27,11 +27,10 @@ from typing import Literal
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from watcher.model import AlertMessage, Hit, TermMatch
+from watcher.model import AlertMessage, Hit, OpsNotice, TermMatch
 from watcher.store.models import AlertRow, ArticleRow, HitRow, RouteMessageRow
 from watcher.store.route_messages import (
     HeldRoute,
-    OpsNotice,
     RouteMessage,
     budget_usage,
     create_digest,

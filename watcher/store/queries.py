@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from watcher.store.models import AlertRow, ArticleRow, HitRow
+from watcher.store.models import AlertRow, ArticleRow, HitRow, SourceRow
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,43 @@ def outbox_summary(session: Session) -> OutboxSummary:
         .limit(200)
     )
     return OutboxSummary(counts, tuple(dict.fromkeys(e for e in errors if e)))
+
+
+def sources_with_ops_alerts(session: Session) -> dict[str, list[str]]:
+    """Enabled sources with a raised ops alert: `{"unhealthy": [names], "empty": [names]}`."""
+    rows = session.execute(
+        select(SourceRow.name, SourceRow.unhealthy_at, SourceRow.empty_at)
+        .where(SourceRow.enabled.is_(True))
+        .order_by(SourceRow.name)
+    ).all()
+    return {
+        "unhealthy": [name for name, unhealthy, _empty in rows if unhealthy is not None],
+        "empty": [name for name, _unhealthy, empty in rows if empty is not None],
+    }
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """What `/metrics` reports of the database: alerts by state, sources due now."""
+
+    alerts_by_state: dict[str, int]
+    sources_due: int
+
+
+def stored_state(session: Session, now: datetime) -> StoredState:
+    """Count alerts by state and the enabled sources whose next poll has come by `now`."""
+    alerts = {
+        str(state): int(n)
+        for state, n in session.execute(
+            select(AlertRow.state, func.count()).group_by(AlertRow.state)
+        )
+    }
+    due = session.scalar(
+        select(func.count())
+        .select_from(SourceRow)
+        .where(
+            SourceRow.enabled.is_(True),
+            or_(SourceRow.next_poll_at.is_(None), SourceRow.next_poll_at <= now),
+        )
+    )
+    return StoredState(alerts, int(due or 0))

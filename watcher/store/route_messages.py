@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from watcher.model import OpsNotice
 from watcher.store.models import AlertRow, HitRow, RouteMessageRow, SourceRow
 
 OPS_REASONS = ("unhealthy", "recovered", "empty", "refilled")
@@ -48,28 +49,6 @@ class HeldRoute:
     oldest_held_at: datetime
     held: int
     last_digest_at: datetime | None
-
-
-@dataclass(frozen=True)
-class OpsNotice:
-    """What an ops message says about a source, as it was when the message was raised.
-
-    `count` is the failed polls (unhealthy, recovered) or the empty polls
-    (empty, refilled) of the streak, which began at `since`. `outcome` and
-    `error` are the last failed poll's (for `recovered`: the last failure
-    before it recovered).
-    """
-
-    id: int
-    route: str
-    reason: str  # one of OPS_REASONS
-    source: str  # the source's configured name
-    url: str
-    outcome: str | None
-    error: str | None
-    count: int
-    since: datetime | None
-    raised_at: datetime
 
 
 def to_route_message(row: RouteMessageRow) -> RouteMessage:
