@@ -18,7 +18,6 @@ before any fetch.
 
 from __future__ import annotations
 
-import codecs
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -29,26 +28,11 @@ from lxml import etree, html
 from watcher.errors import ConfigError
 from watcher.ingest.feeds import EARLIEST, FUTURE_SLACK, assign_keys
 from watcher.model import FeedEntry, FetchOutcome, ParsedFeed
+from watcher.text.charset import decode_html
 from watcher.text.html import clean_text
 
 MAX_LINKS = 5_000  # a listing page with more anchors than this is not a listing page
-# Browsers decode these labels as the superset encoding (WHATWG Encoding Standard).
-_SUPERSETS = {
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "sjis": "cp932",
-    "x-sjis": "cp932",
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "us-ascii": "cp1252",
-    "ascii": "cp1252",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "euc-kr": "cp949",
-}
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*>")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 
 def compile_patterns(patterns: Sequence[str], what: str = "pattern") -> tuple[re.Pattern[str], ...]:
@@ -72,40 +56,9 @@ def _same_site(url: str, site: str) -> bool:
     return host == site or host.endswith("." + site)
 
 
-def _codec(name: str) -> str | None:
-    """A Python codec for a declared or guessed charset label, WHATWG-style; None if unknown."""
-    label = name.strip().lower()
-    label = _SUPERSETS.get(label, label)
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
-def _html_encoding(body: bytes) -> str:
-    """The page's encoding: BOM, then `<meta charset>`, then UTF-8 if valid, then chardet."""
-    if body.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return "utf-16"
-    match = _META_CHARSET.search(body[:4096])
-    declared = _codec(match.group(1).decode("ascii", "replace")) if match else None
-    if declared is not None:
-        return declared
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        # chardet is installed for feedparser (STACK pitfall 4); it knows Shift_JIS and EUC-JP.
-        import chardet
-
-        guess = chardet.detect(body[:65536]).get("encoding")
-        return (_codec(guess) if guess else None) or "cp1252"
-    return "utf-8"
-
-
-def _parse_html(body: bytes) -> html.HtmlElement | None:
+def _parse_html(body: bytes, content_type: str) -> html.HtmlElement | None:
     # Decode in Python: libxml2 does not know every codec name pages declare (euc_jp).
-    text = body.decode(_html_encoding(body), errors="replace")
+    text, _codec = decode_html(body, content_type)
     text = _XML_DECL.sub("", text, count=1)  # lxml refuses str input that declares an encoding
     if not text.strip():
         return None
@@ -144,14 +97,18 @@ def discover_links(
     include: Sequence[str],
     exclude: Sequence[str],
     same_site: bool = True,
+    content_type: str = "",
 ) -> ParsedFeed:
     """Article links of a listing page; see the module docstring.
+
+    `content_type` is the response's Content-Type header (its charset is one
+    of the inputs of `watcher.text.charset.decode_html`), "" when unknown.
 
     Raises `ConfigError` only for an invalid include/exclude regex.
     """
     includes = compile_patterns(include, "include")
     excludes = compile_patterns(exclude, "exclude")
-    root = _parse_html(body)
+    root = _parse_html(body, content_type)
     if root is None:
         return ParsedFeed((), error=FetchOutcome.NOT_A_FEED, bozo_reason="not an HTML page")
     base = base_url

@@ -320,7 +320,13 @@ def parse_source_document(
 
     url = result.final_url or result.url
     if kind is SourceKind.HTML:
-        return discover_links(result.body, base_url=url, include=include, exclude=exclude)
+        return discover_links(
+            result.body,
+            base_url=url,
+            include=include,
+            exclude=exclude,
+            content_type=result.headers.get("content-type", ""),
+        )
     if kind is SourceKind.SITEMAP:
         return parse_sitemap(result.body, url=url)
     return parse_feed(result.body, url=url, headers=result.headers)
