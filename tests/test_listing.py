@@ -77,6 +77,26 @@ def test_no_include_keeps_every_same_site_link() -> None:
     assert not any("other.example" in u for u in found)
 
 
+def test_sibling_subdomains_are_the_same_site() -> None:
+    """A listing on news.example.com keeps links to www.example.com: one registrable domain.
+
+    The listing filter used to compare against the page's host minus `www.`,
+    which dropped these while the canonical-URL rule accepted them.
+    """
+    page = (
+        '<a href="https://www.example.com/news/2024/10/01/a">Main site</a>'
+        '<a href="https://news.example.com/news/2024/10/01/b">Same host</a>'
+        '<a href="https://example.org/news/2024/10/01/c">Elsewhere</a>'
+    )
+    result = discover_links(
+        page.encode(), base_url="https://news.example.com/world/", include=(), exclude=()
+    )
+    assert [e.url for e in result.entries] == [
+        "https://www.example.com/news/2024/10/01/a",
+        "https://news.example.com/news/2024/10/01/b",
+    ]
+
+
 def test_off_site_links_when_allowed() -> None:
     """With same_site=False links to other sites are kept too."""
     found = [url for url, _ in links(PAGE, same_site=False)]

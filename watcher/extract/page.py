@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
 
 from watcher.model import ExtractedPage, Extraction, ExtractionStatus
 from watcher.text.charset import decode_html
+from watcher.text.urls import absolute_url
 
 if TYPE_CHECKING:
     from watcher.extract.pool import ExtractorPool, PoolSettings
@@ -195,8 +195,7 @@ def _canonical_link(head: str, url: str) -> str | None:
     for tag in _LINK_TAG.findall(head):
         attributes = _attributes(tag)
         if "canonical" in attributes.get("rel", "").lower().split() and attributes.get("href"):
-            absolute = urljoin(url, attributes["href"].strip())
-            return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+            return absolute_url(url, attributes["href"])
     return None
 
 

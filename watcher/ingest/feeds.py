@@ -34,12 +34,13 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urljoin
 
 import feedparser
 
 from watcher.model import FeedEntry, FetchOutcome, ParsedFeed
 from watcher.text.html import clean_text, html_to_text
+from watcher.text.urls import absolute_url
 
 # Complaints about labels, not structure: the document itself is fine.
 _HARMLESS = (
@@ -132,14 +133,7 @@ def _summary(entry: Mapping[str, Any]) -> str:
 def _link(entry: Mapping[str, Any], base: str) -> str | None:
     """The entry's absolute http(s) link, without fragment; None when it has none."""
     raw = _get(entry, "link")
-    if not isinstance(raw, str) or not raw.strip():
-        return None
-    try:
-        absolute = urldefrag(urljoin(base, clean_text(raw))).url
-        scheme = urlsplit(absolute).scheme.lower()
-    except ValueError:
-        return None
-    return absolute if scheme in ("http", "https") else None
+    return absolute_url(base, raw) if isinstance(raw, str) else None
 
 
 def plausible_date(parsed: object, now: datetime) -> datetime | None:

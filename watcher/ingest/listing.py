@@ -2,7 +2,8 @@
 
 `discover_links` reads an `html` source (a section page): every anchor's
 href made absolute (honouring `<base href>`), fragment dropped, http(s)
-only, same site by default, kept when it matches an `include` pattern (if
+only, on the page's site by default (`watcher.text.urls.same_site`: the
+same registrable domain), kept when it matches an `include` pattern (if
 any) and no `exclude` pattern; the anchor text becomes the title; each URL
 appears once. `parse_sitemap` reads a `sitemap` source: a `<urlset>` (with
 Google News `news:title` / `news:publication_date`, else `lastmod`). A
@@ -21,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin
 
 from lxml import etree, html
 
@@ -30,6 +31,8 @@ from watcher.ingest.feeds import EARLIEST, FUTURE_SLACK, assign_keys
 from watcher.model import FeedEntry, FetchOutcome, ParsedFeed
 from watcher.text.charset import decode_html
 from watcher.text.html import clean_text
+from watcher.text.urls import absolute_url, host_of
+from watcher.text.urls import same_site as is_same_site
 
 MAX_LINKS = 5_000  # a listing page with more anchors than this is not a listing page
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*>")
@@ -44,16 +47,6 @@ def compile_patterns(patterns: Sequence[str], what: str = "pattern") -> tuple[re
         except re.error as exc:
             raise ConfigError(f"invalid {what} regex {pattern!r}: {exc}") from exc
     return tuple(compiled)
-
-
-def _site(host: str) -> str:
-    host = host.lower().rstrip(".")
-    return host[4:] if host.startswith("www.") else host
-
-
-def _same_site(url: str, site: str) -> bool:
-    host = _site(urlsplit(url).hostname or "")
-    return host == site or host.endswith("." + site)
 
 
 def _parse_html(body: bytes, content_type: str) -> html.HtmlElement | None:
@@ -77,17 +70,6 @@ def _anchor_text(anchor: html.HtmlElement) -> str:
         alts = (clean_text(img.get("alt") or "") for img in anchor.iter("img"))
         text = next((a for a in alts if a), "")
     return text
-
-
-def _absolute(base: str, href: str) -> str | None:
-    if not href.strip():
-        return None  # an empty href points at the page itself
-    try:
-        url = urldefrag(urljoin(base, clean_text(href))).url
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        return None
-    return url if scheme in ("http", "https") else None
 
 
 def discover_links(
@@ -115,15 +97,15 @@ def discover_links(
     base_href = root.find(".//base[@href]")
     if base_href is not None:
         base = urljoin(base_url, base_href.get("href") or "")
-    site = _site(urlsplit(base_url).hostname or "")
+    site = host_of(base_url)
     page = urldefrag(base_url).url
     titles: dict[str, str] = {}
     for anchor in root.iter("a"):
         href = anchor.get("href")
-        url = _absolute(base, href) if href else None
+        url = absolute_url(base, href) if href else None
         if url is None or url == page:
             continue
-        if same_site and not _same_site(url, site):
+        if same_site and not is_same_site(host_of(url), site):
             continue
         if includes and not any(p.search(url) for p in includes):
             continue
@@ -205,7 +187,7 @@ def sitemap_children(body: bytes, *, url: str) -> tuple[str, ...]:
     root = _xml_root(body)
     if root is None or _local(root) != "sitemapindex":
         return ()
-    locs = (_absolute(url, _first_text(s, "loc")) for s in _children(root, "sitemap"))
+    locs = (absolute_url(url, _first_text(s, "loc")) for s in _children(root, "sitemap"))
     return tuple(dict.fromkeys(loc for loc in locs if loc))
 
 
@@ -224,7 +206,7 @@ def parse_sitemap(body: bytes, *, url: str, now: datetime | None = None) -> Pars
         return ParsedFeed((), error=FetchOutcome.NOT_A_FEED, bozo_reason=f"root is <{kind}>")
     entries: list[FeedEntry] = []
     for item in _children(root, "url"):
-        loc = _absolute(url, _first_text(item, "loc"))
+        loc = absolute_url(url, _first_text(item, "loc"))
         if loc is None:
             continue
         published = parse_w3c_date(
