@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from watcher.errors import ConfigError
+from watcher.model import ROUTE_NAME as _ROUTE
 from watcher.model import SourceKind, SourceSpec
 
 DEFAULT_DATABASE_URL = "sqlite:///data/watcher.db"
@@ -262,7 +263,6 @@ _ALERTS_KEYS = {
     "default_route", "budget", "budget_window", "routes", "ops_route", "unhealthy_after",
     "empty_after",
 }  # fmt: skip
-_ROUTE = re.compile(r"[#@]?[A-Za-z0-9][A-Za-z0-9._-]*")  # as rules' `route` accepts
 
 
 def _alerts(table: dict[str, Any], where: str) -> AlertsConfig:
