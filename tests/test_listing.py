@@ -1,4 +1,4 @@
-"""Listing pages and sitemaps as sources (SPEC section 2, kinds `html` and `sitemap`)."""
+"""Listing pages and sitemaps as sources (source kinds `html` and `sitemap`)."""
 
 from __future__ import annotations
 

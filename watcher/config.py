@@ -1,6 +1,6 @@
 """Settings: one place, every default documented, environment overrides.
 
-`load_config(path, environ)` reads `watcher.toml` (SPEC section 5) and returns
+`load_config(path, environ)` reads `watcher.toml` and returns
 a frozen `Config`. Precedence for each setting: command-line flag (applied by
 the CLI with `dataclasses.replace`), then environment variable, then the
 file, then the default below. Secrets (Slack token, webhook URL) come only
@@ -92,7 +92,7 @@ class AlertsConfig:
     budget_window: timedelta = timedelta(hours=1)
     # Per-route settings, `[alerts.routes."#chan"]`; a route not listed is instant.
     routes: tuple[tuple[str, RouteConfig], ...] = ()
-    # Operator alerts about the feeds themselves (FAULTS rows 1 and 16): where they go,
+    # Operator alerts about the feeds themselves (failing or empty sources): where they go,
     # after how many consecutive failed polls a source is "unhealthy", and after how
     # many consecutive successful polls with an empty document it is "empty".
     ops_route: str = "#aukus-alerts"  # in a file: defaults to the first default_route

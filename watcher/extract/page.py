@@ -157,7 +157,7 @@ def _extract(body: bytes, url: str, content_type: str, options: ExtractOptions) 
         favor_precision=options.favor_precision,
         include_comments=options.include_comments,
         include_tables=options.include_tables,
-        deduplicate=False,  # process-global state (STACK pitfall 6)
+        deduplicate=False,  # it keeps process-global state across pages
         with_metadata=True,
     )
     head = text[:_HEAD_CHARS]
@@ -215,7 +215,7 @@ def _language(head: str) -> str | None:
 
 
 def _day(value: str | None) -> datetime | None:
-    """trafilatura's `YYYY-MM-DD` (day precision, STACK pitfall 7) as midnight UTC."""
+    """trafilatura's `YYYY-MM-DD` (it finds dates to the day only) as midnight UTC."""
     if not value:
         return None
     try:

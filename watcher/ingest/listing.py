@@ -11,7 +11,8 @@ Google News `news:title` / `news:publication_date`, else `lastmod`). A
 with the reason, and `sitemap_children` lists the child sitemaps.
 
 Both never raise on any input from the internet. XML is parsed by lxml with
-`resolve_entities=False, no_network=True, load_dtd=False` (FAULTS.md row 13).
+`resolve_entities=False, no_network=True, load_dtd=False`, so an XML bomb or
+external entity reads no file, reaches no network and stays bounded.
 Invalid include/exclude patterns are a person's mistake: `compile_patterns`
 raises `ConfigError` naming the pattern, so configuration can be checked
 before any fetch.

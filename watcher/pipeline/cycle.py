@@ -207,7 +207,8 @@ class Pipeline:
         if len(fresh) > self.config.fetch.max_articles_per_source:
             fresh = fresh[: self.config.fetch.max_articles_per_source]
             # The entries left for later must not hide behind a 304: store no validators,
-            # so the next poll fetches the document again (FAULTS: no ETag past them).
+            # so the next poll fetches the document again (no feed state may advance past
+            # entries that were not stored).
             result = replace(result, etag=None, last_modified=None)
         with self.db.session() as session:
             stored = known_canonical_urls(

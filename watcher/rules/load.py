@@ -7,7 +7,7 @@ message)])`: invalid YAML, missing or unknown keys, a bad id, severity,
 route, flag or path list, ids used twice, and query syntax errors located
 at their line and column inside the file (also inside `>` and `|` blocks).
 
-The file contract (SPEC section 3)::
+The file contract::
 
     id: pillar2-japan            # unique, [a-z0-9-]+
     name: Japan and AUKUS Pillar II

@@ -2,7 +2,8 @@
 
 `save_poll` writes everything one poll of one source produced in a single
 transaction, together with the source's new ETag, so a crash either keeps
-all of it or none (FAULTS.md: no feed state advances past uncommitted items).
+all of it or none: no feed state (ETag, seen keys) advances past items that
+were not committed.
 Writes are idempotent: a rerun finds the entry keys and adds nothing.
 """
 
