@@ -1,1 +1,1 @@
-"""Benchmarks for the quality bars of SPEC.md section 9: `python -m bench` (see report.py)."""
+"""Benchmarks for watcher's performance bars: `python -m bench` (see report.py)."""

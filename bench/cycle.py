@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench cycle [--quick]
 
-SPEC.md section 9: a full cycle must finish within 1.3x of the
+The bar: a full cycle must finish within 1.3x of the
 extraction-bound limit (articles x extraction time / cores), and a cycle
 where every feed answers 304 in under 3 s. The extraction time is the
 *mean* of single-page extractions (`extract_page`, one process, a sample

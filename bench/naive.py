@@ -2,7 +2,8 @@
 
 A careful script, not a straw man: it reads the rules with watcher's parser
 (`watcher.rules.parse`, for the syntax tree only) and implements the rule
-semantics of SPEC.md section 3 itself, with the standard library:
+semantics (`watcher.rules`: terms, AND/OR/NOT, NEAR, ATLEAST) itself, with the
+standard library:
 
 * **Normalisation**, once per document: NFKC, case folding, NFKC again; then
   separators inside Japanese (or any script written without spaces) that
@@ -19,7 +20,7 @@ semantics of SPEC.md section 3 itself, with the standard library:
   searching the text for each term it reaches (AND stops at the first false
   child). `NEAR/n` and `ATLEAST` collect every occurrence (overlapping ones
   too) with its word positions: a Latin word is one word, a run of Japanese
-  counts two characters per word (SPEC: "within about n words").
+  counts two characters per word (`NEAR/n` means "within about n words").
 
 It returns only which rules matched, no evidence. `tests/test_bench_naive.py`
 checks it against watcher's matcher.

@@ -86,8 +86,9 @@ def render(report: BenchReport, machine_line: str) -> str:
 
 HEADER = """# Benchmarks
 
-Measured numbers for the quality bars of SPEC.md section 9. Each section is
-written by its benchmark (`.venv/bin/python -m bench [NAME ...]`, or
+Measured numbers for watcher's performance bars: matching speed, full-cycle
+time, the all-304 cycle and memory over a soak. Each section is written by
+its benchmark (`.venv/bin/python -m bench [NAME ...]`, or
 `make bench` for all of them) between `<!-- bench:NAME -->` markers: a rerun
 replaces its own section and leaves the others alone. To add a benchmark,
 write `bench/NAME.py` with `run_benchmark(quick: bool = False) -> BenchReport`

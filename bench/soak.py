@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench soak [--quick]
 
-SPEC section 9: peak memory of the whole process tree (workers included)
+The bar: peak memory of the whole process tree (workers included)
 under 400 MB across 20,000 articles, flat after warm-up.
 
 The daemon runs as in production (`python -m watcher run`, a subprocess)

@@ -1,4 +1,4 @@
-"""Database faults under the real daemon (FAULTS row 23): a locked SQLite, a stopped PostgreSQL.
+"""Database faults under the real daemon: a locked SQLite, a stopped PostgreSQL.
 
 In both, a poll cycle that cannot write aborts with no state change (no ETag
 advance, no partial rows), the daemon keeps running and answering

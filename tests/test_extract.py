@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from watcher.extract.page import ExtractOptions, decode_html, extract_page
+from watcher.extract.page import ExtractOptions, extract_page
 from watcher.model import ExtractionStatus
+from watcher.text.charset import decode_html
 
 ARTICLE_EN = [
     "Defence ministers from Australia, the United Kingdom and the United States met in "

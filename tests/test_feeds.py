@@ -1,4 +1,4 @@
-"""Feed parsing: identity, dates, text, bozo handling and hostile XML (FAULTS.md rows 5, 11-15)."""
+"""Feed parsing: identity, dates, text, bozo handling and hostile XML."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Encodings: the same feed in any encoding, declared or not, gives identical text (FAULTS row 12).
+"""Encodings: the same feed in any encoding, declared or not, gives identical text.
 
 The sample sentences are written for this test (not taken from any outlet).
 """

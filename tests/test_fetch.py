@@ -1,4 +1,4 @@
-"""The HTTP fetcher against a real misbehaving server on 127.0.0.1 (FAULTS.md rows 1-9, 11)."""
+"""The HTTP fetcher against a real misbehaving server on 127.0.0.1."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Decoding response bodies under a cap (FAULTS.md rows 7 and 8)."""
+"""Decoding response bodies under a cap: gzip bombs, gzip sent without Content-Encoding."""
 
 from __future__ import annotations
 

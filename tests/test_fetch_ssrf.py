@@ -1,4 +1,4 @@
-"""The SSRF guard (FAULTS.md row 17): nothing internal is reached unless allowed.
+"""The SSRF guard: nothing internal is reached unless allowed.
 
 Only 127.0.0.1 is ever contacted; every other address is checked by the pure
 guard functions, which open no socket.

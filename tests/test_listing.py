@@ -1,4 +1,4 @@
-"""Listing pages and sitemaps as sources (SPEC section 2, kinds `html` and `sitemap`)."""
+"""Listing pages and sitemaps as sources (source kinds `html` and `sitemap`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from tests.support.httpserver import LocalSite
 from watcher.errors import ConfigError
 from watcher.ingest.fetch import Fetcher, FetchSettings
 from watcher.ingest.listing import compile_patterns, discover_links, parse_sitemap, sitemap_children
-from watcher.model import FetchOutcome, FetchResult
+from watcher.model import FetchOutcome, FetchResult, SourceKind
+from watcher.pipeline.cycle import parse_source_document
 
 BASE = "https://www.news.example/world/"
 NOW = datetime(2024, 10, 2, 12, 0, tzinfo=UTC)
@@ -76,6 +77,26 @@ def test_no_include_keeps_every_same_site_link() -> None:
     assert not any("other.example" in u for u in found)
 
 
+def test_sibling_subdomains_are_the_same_site() -> None:
+    """A listing on news.example.com keeps links to www.example.com: one registrable domain.
+
+    The listing filter used to compare against the page's host minus `www.`,
+    which dropped these while the canonical-URL rule accepted them.
+    """
+    page = (
+        '<a href="https://www.example.com/news/2024/10/01/a">Main site</a>'
+        '<a href="https://news.example.com/news/2024/10/01/b">Same host</a>'
+        '<a href="https://example.org/news/2024/10/01/c">Elsewhere</a>'
+    )
+    result = discover_links(
+        page.encode(), base_url="https://news.example.com/world/", include=(), exclude=()
+    )
+    assert [e.url for e in result.entries] == [
+        "https://www.example.com/news/2024/10/01/a",
+        "https://news.example.com/news/2024/10/01/b",
+    ]
+
+
 def test_off_site_links_when_allowed() -> None:
     """With same_site=False links to other sites are kept too."""
     found = [url for url, _ in links(PAGE, same_site=False)]
@@ -107,6 +128,51 @@ def test_legacy_encoded_listing(codec: str, declared: bool) -> None:
     page = f"<html><head>{meta}</head><body><ul>{items}</ul></body></html>"
     found = links(page.encode(codec))
     assert [t for _, t in found] == [f"{title}第{i}報" for i in range(1, 6)]
+
+
+TITLES_UTF8 = ["Défense : l'accord AUKUS s'élargit", "Müller trifft Außenminister", "日本、協議へ"]
+
+
+@pytest.mark.parametrize(
+    ("meta", "content_type"),
+    [
+        ("", ""),  # no declaration anywhere
+        ('<meta charset="windows-1252">', ""),  # a template's wrong legacy default
+        ('<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">', ""),
+        ("", "text/html; charset=ISO-8859-1"),  # a server's wrong default header
+    ],
+)
+def test_utf8_listing_with_wrong_or_missing_charset(meta: str, content_type: str) -> None:
+    """UTF-8 anchor text comes out right whatever legacy charset the page or header claims.
+
+    Listings used to trust `<meta charset>` over valid UTF-8 and read these as
+    cp1252 ("DÃ©fense"), while article extraction read the same bytes as UTF-8.
+    """
+    items = "".join(f'<a href="/news/2024/10/0{i}/a">{t}</a>' for i, t in enumerate(TITLES_UTF8))
+    page = f"<html><head>{meta}<title>À la une</title></head><body>{items}</body></html>"
+    result = discover_links(
+        page.encode("utf-8"), base_url=BASE, include=(), exclude=(), content_type=content_type
+    )
+    assert [e.title for e in result.entries] == TITLES_UTF8
+    assert result.title == "À la une"
+
+
+def test_listing_honours_the_header_charset() -> None:
+    """Legacy bytes without a `<meta>` decode by the Content-Type charset the fetch returned.
+
+    chardet alone reads this short windows-1250 title as ISO-8859-2 ("lšsk").
+    """
+    title = "Śląsk zyskuje"
+    body = f'<html><body><a href="/news/2024/10/01/a">{title}</a></body></html>'.encode("cp1250")
+    fetched = FetchResult(
+        BASE,
+        FetchOutcome.OK,
+        final_url=BASE,
+        headers={"content-type": "text/html; charset=windows-1250"},
+        body=body,
+    )
+    parsed = parse_source_document(SourceKind.HTML, fetched, include=(), exclude=())
+    assert [e.title for e in parsed.entries] == [title]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Ops alerts about sources (FAULTS rows 1 and 16): raised once per streak, stored, delivered."""
+"""Ops alerts about failing or empty sources: raised once per streak, stored, delivered."""
 
 from __future__ import annotations
 

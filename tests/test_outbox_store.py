@@ -19,7 +19,13 @@ from watcher.errors import ConfigError
 from watcher.settings import RouteConfig
 from watcher.store import outbox as store
 from watcher.store.db import Database, create_db_engine, open_database
-from watcher.store.models import Base
+from watcher.store.models import (
+    AlertKind,
+    Base,
+    DeliveryState,
+    RouteMessageKind,
+    RouteMessageRow,
+)
 
 LEASE = timedelta(seconds=60)
 
@@ -79,6 +85,36 @@ def test_migration_0002_keeps_existing_alerts_and_matches_the_models(database_ur
     assert "route_messages" not in inspect(engine).get_table_names()
     assert "digest_id" not in {c["name"] for c in inspect(engine).get_columns("alerts")}
     engine.dispose()
+
+
+def test_delivery_enums_are_stored_as_their_plain_strings(db: Database) -> None:
+    """Alerts and route messages share `DeliveryState`; the columns hold the old strings.
+
+    So rows written before the enums existed read back as members, and other
+    tools reading the table see "pending"/"sent" as before.
+    """
+    seed(db, [article(1), article(2, rules=("aukus-japan",), routes=("#a", "#b"))])
+    first, *_ = alert_rows(db)
+    with db.session() as session:
+        store.mark_sent(session, first.id, ts="1.0", channel="C1", now=NOW)
+        burst = store.start_burst(session, "#a", "aukus-japan", count=3, now=NOW, until=NOW)
+    with db.engine.connect() as conn:
+        alerts = conn.exec_driver_sql("SELECT kind, state FROM alerts ORDER BY id").all()
+        messages = conn.exec_driver_sql("SELECT kind, state FROM route_messages").all()
+    assert [tuple(r) for r in alerts] == [
+        ("alert", "sent"),
+        ("alert", "pending"),
+        ("alert", "pending"),
+    ]
+    assert [tuple(r) for r in messages] == [("burst", "pending")]
+    rows = alert_rows(db)
+    assert rows[0].state is DeliveryState.SENT
+    assert rows[1].state is DeliveryState.PENDING
+    assert {r.kind for r in rows} == {AlertKind.ALERT}
+    with db.session() as session:
+        message = session.get_one(RouteMessageRow, burst)
+        assert (message.kind, message.state) == (RouteMessageKind.BURST, DeliveryState.PENDING)
+        assert store.alert_counts(session) == {"sent": 1, "pending": 2}
 
 
 def test_a_claim_is_exclusive_until_its_lease_runs_out(db: Database) -> None:

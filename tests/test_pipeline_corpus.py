@@ -235,7 +235,7 @@ def _run_and_check(
 
 
 def _real_feed_expectations(h: Harness, outcomes: dict[str, FetchOutcome]) -> None:
-    """Known behaviours of the captured outlet feeds (FAULTS.md rows 5, 8, 11, 14, 15)."""
+    """Known behaviours of the captured outlet feeds: truncation, bad types, dates, GUIDs."""
     assert outcomes["real/feed-rs/rss_2.0_invalid_1.xml"] is FetchOutcome.PARSE_ERROR  # truncated
     assert outcomes["real/node-feedparser/notafeed.html"] is FetchOutcome.NOT_A_FEED
     assert outcomes["real/node-feedparser/compressed.xml"] is FetchOutcome.OK  # magic-byte gzip

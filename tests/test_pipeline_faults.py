@@ -1,4 +1,4 @@
-"""FAULTS.md rows 1-17 at the pipeline level: every fault through `Pipeline.run_cycle`.
+"""Misbehaving feed servers at the pipeline level: every fault through `Pipeline.run_cycle`.
 
 Each source is served by the misbehaving local server (`local_site`, 127.0.0.1
 only). The checks are on what the pipeline records: the source's outcome,
@@ -80,7 +80,7 @@ def _harness(
     return Harness(make_config(url, sources, fetch=fast_fetch(**fetch)), extractor)
 
 
-# -- rows 1-4: errors, rate limits, refused, slow -------------------------------------------
+# -- server errors, rate limits, refused, slow ---------------------------------------------
 
 
 @pytest.mark.parametrize("code", [500, 502, 504])
@@ -209,7 +209,7 @@ def test_refused_hang_and_slowloris_time_out_and_stay_scheduled(
         assert len(h.articles("good")) == 2
 
 
-# -- rows 5-8: bodies ----------------------------------------------------------------------
+# -- bodies: truncated, huge, gzip bombs, unlabelled gzip ----------------------------------
 
 
 def test_truncated_bodies_fail_without_saving_validators_or_dropping_items(
@@ -300,7 +300,7 @@ def test_gzip_without_content_encoding_is_sniffed_and_parsed(
         assert h.hits() == [(local_site.url("/good/a.html"), "aukus-japan")]
 
 
-# -- row 9: redirects -------------------------------------------------------------------------
+# -- redirects -----------------------------------------------------------------------------
 
 
 def test_redirects_loops_and_long_chains(
@@ -327,7 +327,7 @@ def test_redirects_loops_and_long_chains(
         assert len(h.articles()) == 2  # both working sources point at the same two pages
 
 
-# -- row 11: wrong content types --------------------------------------------------------------
+# -- wrong content types -------------------------------------------------------------------
 
 
 def test_wrong_content_types(
@@ -375,7 +375,7 @@ def test_wrong_content_types(
         ]
 
 
-# -- row 13: XML bombs and external entities --------------------------------------------------
+# -- XML bombs and external entities -------------------------------------------------------
 
 LAUGHS = (
     '<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "lollollollollollollollollollol">'
@@ -419,7 +419,7 @@ def test_xml_bombs_and_external_entities_are_neutralised(
         assert local_site.hits("/dtd") == 0
 
 
-# -- rows 14-16: dates, GUIDs, reordering ----------------------------------------------------
+# -- dates, GUIDs, reordering --------------------------------------------------------------
 
 
 def test_malformed_dates_keep_the_item_and_fall_back_to_first_seen(
@@ -550,7 +550,7 @@ def test_reordered_reappearing_and_shrinking_feeds_never_realert(
         assert h.source("r").failures == 0
 
 
-# -- row 17: SSRF ------------------------------------------------------------------------------
+# -- SSRF ----------------------------------------------------------------------------------
 
 INTERNAL_LINKS = {
     "metadata": "http://169.254.169.254/latest/meta-data/",
@@ -629,7 +629,7 @@ def test_ssrf_links_are_blocked_before_connecting_and_the_items_kept(
         assert sorted(r.path for r in local_site.requests) == ["/ssrf.xml", "/to-internal"]
 
 
-# -- row 12: Japanese encodings -----------------------------------------------------------------
+# -- Japanese encodings --------------------------------------------------------------------
 
 # Our own sample text (the full-width AUKUS folds to ASCII under NFKC before matching).
 JA_TITLE = "日本、ＡＵＫＵＳ第２の柱への参加を検討"
@@ -698,7 +698,7 @@ def test_japanese_encodings_give_identical_text_and_hits(
         assert h.story_count() == 1  # the same text in ten encodings is one story
 
 
-# -- every fault at once ---------------------------------------------------------------------
+# -- every fault at once -------------------------------------------------------------------
 
 
 def test_one_cycle_survives_every_fault_at_once_and_healthy_sources_are_unaffected(

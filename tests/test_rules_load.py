@@ -7,7 +7,8 @@ from textwrap import dedent
 
 import pytest
 
-from watcher.errors import RuleError
+from watcher.config import load_config
+from watcher.errors import ConfigError, RuleError
 from watcher.rules.load import load_rules
 
 GOOD = """\
@@ -169,3 +170,33 @@ def test_query_errors_are_located_in_the_file(
     write(tmp_path, "r.yaml", "id: r\nname: R\nseverity: low\n" + query_yaml)
     (problem,) = problems(tmp_path)
     assert problem.startswith(f"{tmp_path / 'r.yaml'}:{line}:{col}: query: ")
+
+
+@pytest.mark.parametrize(
+    ("route", "valid"),
+    [
+        ("#aukus-alerts", True),
+        ("@analyst", True),
+        ("C0123ABC", True),
+        ("console", True),
+        ("ops.team_2", True),
+        ("ops channel", False),
+        ("#", False),
+        ("-leading-dash", False),
+        ("#a/b", False),
+    ],
+)
+def test_rules_and_config_accept_the_same_route_names(
+    tmp_path: Path, route: str, valid: bool
+) -> None:
+    """A rule's `route` and the config's `ops_route` share one definition of a route name."""
+    write(tmp_path, "r.yaml", f"id: r\nname: R\nseverity: low\nquery: a\nroute: ['{route}']\n")
+    config = tmp_path / "watcher.toml"
+    config.write_text(f"[alerts]\nops_route = '{route}'\n", encoding="utf-8")
+    if valid:
+        assert load_rules(tmp_path)[0].route == (route,)
+        assert load_config(config, {}).alerts.ops_route == route
+    else:
+        assert "bad route" in problems(tmp_path)[0]
+        with pytest.raises(ConfigError, match="ops_route must be a channel like"):
+            load_config(config, {})

@@ -1,10 +1,10 @@
-"""Canonical article URLs and hosts."""
+"""Canonical article URLs, hosts, sites and absolute links."""
 
 from __future__ import annotations
 
 import pytest
 
-from watcher.text.urls import canonical_url, host_of
+from watcher.text.urls import absolute_url, canonical_url, host_of, registrable_domain, same_site
 
 
 @pytest.mark.parametrize(
@@ -105,3 +105,60 @@ def test_front_page_may_be_its_own_canonical() -> None:
 def test_host_of(url: str, host: str) -> None:
     """host_of gives the lower-case host without port, or "" when there is none."""
     assert host_of(url) == host
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        # The case the canonical rule and listing pages used to disagree on.
+        ("news.example.com", "www.example.com", True),
+        ("www.example.com", "news.example.com", True),
+        ("example.com", "WWW.Example.COM.", True),
+        ("edition.bbc.co.uk", "www.bbc.co.uk", True),
+        ("bbc.co.uk", "itv.co.uk", False),
+        ("www.bbc.co.uk", "www.bbc.com", False),
+        ("alice.github.io", "bob.github.io", False),  # a private suffix: two sites
+        ("cdn.news.example", "www.news.example", True),  # unknown suffix: last two labels
+        ("news.example", "other.example", False),
+        ("10.0.0.1", "10.0.0.1", True),
+        ("10.0.0.1", "10.0.0.2", False),
+        ("[::1]", "::1", True),
+        ("", "", False),
+    ],
+)
+def test_same_site(a: str, b: str, expected: bool) -> None:
+    """One site = one registrable domain under the Public Suffix List; IPs only themselves."""
+    assert same_site(a, b) is expected
+    assert same_site(b, a) is expected
+
+
+@pytest.mark.parametrize(
+    ("host", "domain"),
+    [
+        ("www.nikkei.co.jp", "nikkei.co.jp"),
+        ("a.b.c.example.com", "example.com"),
+        ("foo.blogspot.com", "foo.blogspot.com"),
+        ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+        ("localhost", "localhost"),
+    ],
+)
+def test_registrable_domain(host: str, domain: str) -> None:
+    """The bundled suffix list decides; unknown suffixes keep the last two labels."""
+    assert registrable_domain(host) == domain
+
+
+@pytest.mark.parametrize(
+    ("base", "href", "expected"),
+    [
+        ("https://a.example/x/", "../b#frag", "https://a.example/b"),
+        ("https://a.example/x/", " /news/\n2024/a ", "https://a.example/news/ 2024/a"),
+        ("https://a.example/x/", "//cdn.example/p", "https://cdn.example/p"),
+        ("https://a.example/x/", "", None),
+        ("https://a.example/x/", "mailto:desk@a.example", None),
+        ("https://a.example/x/", "javascript:void(0)", None),
+        ("https://a.example/x/", "http://[::1", None),
+    ],
+)
+def test_absolute_url(base: str, href: str, expected: str | None) -> None:
+    """Links from pages and feeds: resolved, fragment dropped, http(s) only."""
+    assert absolute_url(base, href) == expected

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from watcher.errors import ConfigError
+from watcher.model import ROUTE_NAME as _ROUTE
 from watcher.model import SourceKind, SourceSpec
 from watcher.settings import (
     DEFAULT_CONFIG_PATH,
@@ -314,9 +315,6 @@ def _networks(raw: object, where: str) -> tuple[str, ...]:
                 "like '10.1.0.0/16' or 'fd00::/8'"
             ) from None
     return tuple(value.strip() for value in raw)
-
-
-_ROUTE = re.compile(r"[#@]?[A-Za-z0-9][A-Za-z0-9._-]*")  # as rules' `route` accepts
 
 
 def _alerts(table: dict[str, Any], where: str) -> AlertsConfig:

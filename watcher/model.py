@@ -8,6 +8,7 @@ and no ORM rows; `store/` converts to and from its own tables.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -165,6 +166,11 @@ class Hit:
     matches: tuple[TermMatch, ...]
     clauses: tuple[str, ...] = ()  # the top-level clauses of the query that fired
     snippet: str = ""  # text around the strongest evidence
+
+
+# What names a route, in rules' `route` and in the configuration: a Slack channel name
+# or id, optionally with its `#`/`@` ("#aukus-alerts", "C0123ABC"), or "console".
+ROUTE_NAME = re.compile(r"[#@]?[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ class AlertsConfig:
     budget_window: timedelta = timedelta(hours=1)
     # Per-route settings, `[alerts.routes."#chan"]`; a route not listed is instant.
     routes: tuple[tuple[str, RouteConfig], ...] = ()
-    # Operator alerts about the feeds themselves (FAULTS rows 1 and 16): where they go,
+    # Operator alerts about the feeds themselves (failing or empty sources): where they go,
     # after how many consecutive failed polls a source is "unhealthy", and after how
     # many consecutive successful polls with an empty document it is "empty".
     ops_route: str = "#aukus-alerts"  # in a file: defaults to the first default_route

@@ -80,7 +80,7 @@ async def _fetch_document(url: str, config: Config) -> Document:
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
-    """A hit in the `match --json` shape of the spec (plus `field` and `clauses`)."""
+    """A hit in the documented `watcher match --json` shape (plus `field` and `clauses`)."""
     return {
         "rule": hit.rule_id,
         "severity": hit.severity,

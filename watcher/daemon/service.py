@@ -1,8 +1,9 @@
 """The daemon: APScheduler ticks over schedule state kept in the database.
 
 Jobs (each with `coalesce=True`, `max_instances=1` and a misfire grace as
-long as its interval, STACK pitfall 8; a job that raises is logged and
-counted, and the scheduler keeps running):
+long as its interval, since APScheduler 3 silently skips a run that starts
+more than a second late; a job that raises is logged and counted, and the
+scheduler keeps running):
 
     poll       every poll tick: poll the sources whose `next_poll_at` has come
                (concurrently, in the pipeline); a whole cycle is cut at the
@@ -349,7 +350,7 @@ def _deadline_exit() -> None:
     """The watchdog: the stop took too long (a blocked call); leave now, exit code 0.
 
     Whatever is still running is a transaction that never commits, so the
-    next start redoes it (FAULTS row 24).
+    next start redoes it, as after a `kill -9`.
     """
     with contextlib.suppress(Exception):
         log.error("stop_deadline_exceeded", seconds=STOP_DEADLINE)

@@ -7,30 +7,26 @@ fail is `FAILED`, each with a `reason`. It runs in the calling thread, so run
 it in worker *processes* (`watcher.extract.pool.ExtractorPool`): trafilatura
 is not safe in threads (lxml, trafilatura issue 840) and keeps caches.
 
-Decoding is ours, not trafilatura's: trafilatura ignores declared charsets
-and guesses with charset_normalizer, which misreads short windows-1252 and
-legacy Japanese pages. The order (see `decode_html`) is BOM, then a valid
-UTF-8 body, then the Content-Type charset, then `<meta charset>` / the XML
-declaration, then chardet; the first that decodes the bytes without error
-wins, so a mis-declared page (header says UTF-8, bytes are Shift_JIS) still
-comes out right.
+Decoding is `watcher.text.charset.decode_html` (the same decoder listing
+pages use): BOM, then a valid UTF-8 body, then the Content-Type charset, then
+`<meta charset>` / the XML declaration, then chardet. trafilatura is given
+text, so its own charset guessing never runs.
 """
 
 from __future__ import annotations
 
-import codecs
 import html
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urljoin, urlsplit
 
 from watcher.model import ExtractedPage, Extraction, ExtractionStatus
+from watcher.text.charset import decode_html
+from watcher.text.urls import absolute_url
 
 __all__ = [
     "DEFAULT_OPTIONS",
     "ExtractOptions",
-    "decode_html",
     "extract_page",
 ]
 
@@ -70,33 +66,6 @@ _HTML_SNIFF = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
 
-# WHATWG encoding labels mapped to the Python codec that decodes them as browsers do:
-# legacy labels mean their Windows supersets (Shift_JIS -> CP932 for (1) and (kabu), etc.).
-_SUPERSETS = {
-    "ascii": "cp1252",
-    "iso8859_1": "cp1252",
-    "iso8859_9": "cp1254",
-    "iso8859_11": "cp874",
-    "tis_620": "cp874",
-    "shift_jis": "cp932",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "euc_kr": "cp949",
-    "big5": "big5hkscs",
-}
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-_ALIASES = {"windows-31j": "cp932", "x-sjis": "cp932", "x-euc-jp": "euc_jp", "x-gbk": "gb18030"}
-_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
-_META_CHARSET = re.compile(
-    rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([\w.:-]+)|<\?xml\b[^>]*?encoding\s*=\s*[\"']([\w.:-]+)",
-    re.I,
-)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml\b[^>]*\?>", re.I)
 _START_TAG = re.compile(r"<[A-Za-z]")
 _LINK_TAG = re.compile(r"<link\b[^>]*>", re.I)
@@ -150,7 +119,7 @@ def _extract(body: bytes, url: str, content_type: str, options: ExtractOptions) 
         favor_precision=options.favor_precision,
         include_comments=options.include_comments,
         include_tables=options.include_tables,
-        deduplicate=False,  # process-global state (STACK pitfall 6)
+        deduplicate=False,  # it keeps process-global state across pages
         with_metadata=True,
     )
     head = text[:_HEAD_CHARS]
@@ -176,80 +145,6 @@ def _extract(body: bytes, url: str, content_type: str, options: ExtractOptions) 
     return Extraction(ExtractionStatus.OK, page=page)
 
 
-def decode_html(body: bytes, content_type: str = "") -> tuple[str, str]:
-    """Decode a page to text; returns (text, codec used).
-
-    Precedence: a BOM; a body that is valid UTF-8 (legacy text is practically
-    never valid UTF-8, and servers often send a wrong `iso-8859-1` default);
-    the header charset; the `<meta>`/XML-declared charset; chardet. The first
-    that decodes without error wins; when none does, the first candidate
-    decodes with replacement characters.
-    """
-    for bom, codec in _BOMS:
-        if body.startswith(bom):
-            return body.decode(codec, errors="replace"), codec
-    declared = [c for c in (_header_charset(content_type), _meta_charset(body)) if c]
-    # 7-bit and 16-bit encodings also pass the UTF-8 check, so a declaration wins for them.
-    wide_or_7bit = [c for c in declared if c.startswith(("utf_16", "utf_32", "iso2022"))]
-    candidates = [*wide_or_7bit, "utf_8", *declared]
-    for codec in _unique(candidates):
-        try:
-            return body.decode(codec), codec
-        except UnicodeDecodeError:
-            continue
-    guessed = _chardet(body)
-    if guessed:
-        try:
-            return body.decode(guessed), guessed
-        except UnicodeDecodeError:
-            pass
-    fallback = (declared or [guessed or "utf-8"])[0]
-    return body.decode(fallback, errors="replace"), fallback
-
-
-def _unique(codecs_: list[str]) -> list[str]:
-    seen: list[str] = []
-    for codec in codecs_:
-        if codec not in seen:
-            seen.append(codec)
-    return seen
-
-
-def _codec(label: str | bytes | None) -> str | None:
-    """A charset label -> the Python codec decoding it as a browser would; None if unknown."""
-    if not label:
-        return None
-    if isinstance(label, bytes):
-        label = label.decode("ascii", errors="ignore")
-    try:
-        label = label.strip().lower()
-        name = codecs.lookup(_ALIASES.get(label, label)).name.replace("-", "_")
-    except LookupError:
-        return None
-    return _SUPERSETS.get(name, name)
-
-
-def _header_charset(content_type: str) -> str | None:
-    match = _HEADER_CHARSET.search(content_type)
-    return _codec(match.group(1)) if match else None
-
-
-def _meta_charset(body: bytes) -> str | None:
-    match = _META_CHARSET.search(body[:8192])
-    codec = _codec(match.group(1) or match.group(2)) if match else None
-    # A page that could be read to find its <meta> is not UTF-16 (WHATWG "prescan").
-    return "utf_8" if codec and codec.startswith(("utf_16", "utf_32")) else codec
-
-
-def _chardet(body: bytes) -> str | None:
-    import chardet
-
-    # The head and the tail: markup is ASCII, and long pages make chardet slow.
-    sample = body if len(body) <= 200_000 else body[:100_000] + body[-100_000:]
-    label = chardet.detect(sample).get("encoding")
-    return _codec(label) if isinstance(label, str) else None
-
-
 def _attributes(tag: str) -> dict[str, str]:
     return {
         m.group(1).lower(): html.unescape(m.group(2) or m.group(3) or m.group(4) or "")
@@ -262,8 +157,7 @@ def _canonical_link(head: str, url: str) -> str | None:
     for tag in _LINK_TAG.findall(head):
         attributes = _attributes(tag)
         if "canonical" in attributes.get("rel", "").lower().split() and attributes.get("href"):
-            absolute = urljoin(url, attributes["href"].strip())
-            return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+            return absolute_url(url, attributes["href"])
     return None
 
 
@@ -283,7 +177,7 @@ def _language(head: str) -> str | None:
 
 
 def _day(value: str | None) -> datetime | None:
-    """trafilatura's `YYYY-MM-DD` (day precision, STACK pitfall 7) as midnight UTC."""
+    """trafilatura's `YYYY-MM-DD` (it finds dates to the day only) as midnight UTC."""
     if not value:
         return None
     try:

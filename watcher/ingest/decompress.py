@@ -2,9 +2,9 @@
 
 We decompress ourselves rather than letting the HTTP client do it, so that
 one cap bounds the *decoded* size (a 1 GB gzip bomb is about 1 MB on the
-wire; FAULTS.md row 7) and so that gzip served without Content-Encoding is
-recognised by its magic bytes (row 8). `zlib`'s `max_length` keeps every
-step's output bounded, so memory stays near the cap whatever the input.
+wire) and so that gzip served without Content-Encoding is recognised by its
+magic bytes. `zlib`'s `max_length` keeps every step's output bounded, so
+memory stays near the cap whatever the input.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def decode_body(raw: bytes, content_encoding: str, cap: int) -> bytes:
     codings = [c.strip().lower() for c in content_encoding.split(",")]
     codings = [c for c in codings if c and c != "identity"]
     if not codings and raw[:2] == b"\x1f\x8b":
-        codings = ["gzip"]  # served without Content-Encoding (FAULTS row 8)
+        codings = ["gzip"]  # gzip magic bytes served without Content-Encoding
     body = raw
     for coding in reversed(codings):
         try:

@@ -13,7 +13,7 @@ outcome is classified once, here, into `FetchOutcome` with a readable `error`:
     too_many_redirects  more than `max_redirects` hops, or a loop
     connection_error    DNS, refused, reset, truncated body or compressed stream
 
-Why the shape (FAULTS.md rows 1-9, 11, 17; STACK.md pitfall 11):
+Why the shape (servers that fail, trickle, bomb, loop or point inward):
 * a *total* deadline per attempt (`asyncio.timeout`) bounds the whole
   exchange, so a server trickling one byte every few seconds cannot hold a
   worker; per-read timeouts never fire there;

@@ -2,7 +2,8 @@
 
 `discover_links` reads an `html` source (a section page): every anchor's
 href made absolute (honouring `<base href>`), fragment dropped, http(s)
-only, same site by default, kept when it matches an `include` pattern (if
+only, on the page's site by default (`watcher.text.urls.same_site`: the
+same registrable domain), kept when it matches an `include` pattern (if
 any) and no `exclude` pattern; the anchor text becomes the title; each URL
 appears once. `parse_sitemap` reads a `sitemap` source: a `<urlset>` (with
 Google News `news:title` / `news:publication_date`, else `lastmod`). A
@@ -10,7 +11,8 @@ Google News `news:title` / `news:publication_date`, else `lastmod`). A
 with the reason, and `sitemap_children` lists the child sitemaps.
 
 Both never raise on any input from the internet. XML is parsed by lxml with
-`resolve_entities=False, no_network=True, load_dtd=False` (FAULTS.md row 13).
+`resolve_entities=False, no_network=True, load_dtd=False`, so an XML bomb or
+external entity reads no file, reaches no network and stays bounded.
 Invalid include/exclude patterns are a person's mistake: `compile_patterns`
 raises `ConfigError` naming the pattern, so configuration can be checked
 before any fetch.
@@ -18,37 +20,23 @@ before any fetch.
 
 from __future__ import annotations
 
-import codecs
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin
 
 from lxml import etree, html
 
 from watcher.errors import ConfigError
 from watcher.ingest.feeds import EARLIEST, FUTURE_SLACK, assign_keys
 from watcher.model import FeedEntry, FetchOutcome, ParsedFeed
+from watcher.text.charset import decode_html
 from watcher.text.html import clean_text
+from watcher.text.urls import absolute_url, host_of
+from watcher.text.urls import same_site as is_same_site
 
 MAX_LINKS = 5_000  # a listing page with more anchors than this is not a listing page
-# Browsers decode these labels as the superset encoding (WHATWG Encoding Standard).
-_SUPERSETS = {
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "sjis": "cp932",
-    "x-sjis": "cp932",
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "us-ascii": "cp1252",
-    "ascii": "cp1252",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "euc-kr": "cp949",
-}
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*>")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 
 def compile_patterns(patterns: Sequence[str], what: str = "pattern") -> tuple[re.Pattern[str], ...]:
@@ -62,50 +50,9 @@ def compile_patterns(patterns: Sequence[str], what: str = "pattern") -> tuple[re
     return tuple(compiled)
 
 
-def _site(host: str) -> str:
-    host = host.lower().rstrip(".")
-    return host[4:] if host.startswith("www.") else host
-
-
-def _same_site(url: str, site: str) -> bool:
-    host = _site(urlsplit(url).hostname or "")
-    return host == site or host.endswith("." + site)
-
-
-def _codec(name: str) -> str | None:
-    """A Python codec for a declared or guessed charset label, WHATWG-style; None if unknown."""
-    label = name.strip().lower()
-    label = _SUPERSETS.get(label, label)
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
-def _html_encoding(body: bytes) -> str:
-    """The page's encoding: BOM, then `<meta charset>`, then UTF-8 if valid, then chardet."""
-    if body.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return "utf-16"
-    match = _META_CHARSET.search(body[:4096])
-    declared = _codec(match.group(1).decode("ascii", "replace")) if match else None
-    if declared is not None:
-        return declared
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        # chardet is installed for feedparser (STACK pitfall 4); it knows Shift_JIS and EUC-JP.
-        import chardet
-
-        guess = chardet.detect(body[:65536]).get("encoding")
-        return (_codec(guess) if guess else None) or "cp1252"
-    return "utf-8"
-
-
-def _parse_html(body: bytes) -> html.HtmlElement | None:
+def _parse_html(body: bytes, content_type: str) -> html.HtmlElement | None:
     # Decode in Python: libxml2 does not know every codec name pages declare (euc_jp).
-    text = body.decode(_html_encoding(body), errors="replace")
+    text, _codec = decode_html(body, content_type)
     text = _XML_DECL.sub("", text, count=1)  # lxml refuses str input that declares an encoding
     if not text.strip():
         return None
@@ -126,17 +73,6 @@ def _anchor_text(anchor: html.HtmlElement) -> str:
     return text
 
 
-def _absolute(base: str, href: str) -> str | None:
-    if not href.strip():
-        return None  # an empty href points at the page itself
-    try:
-        url = urldefrag(urljoin(base, clean_text(href))).url
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        return None
-    return url if scheme in ("http", "https") else None
-
-
 def discover_links(
     body: bytes,
     *,
@@ -144,29 +80,33 @@ def discover_links(
     include: Sequence[str],
     exclude: Sequence[str],
     same_site: bool = True,
+    content_type: str = "",
 ) -> ParsedFeed:
     """Article links of a listing page; see the module docstring.
+
+    `content_type` is the response's Content-Type header (its charset is one
+    of the inputs of `watcher.text.charset.decode_html`), "" when unknown.
 
     Raises `ConfigError` only for an invalid include/exclude regex.
     """
     includes = compile_patterns(include, "include")
     excludes = compile_patterns(exclude, "exclude")
-    root = _parse_html(body)
+    root = _parse_html(body, content_type)
     if root is None:
         return ParsedFeed((), error=FetchOutcome.NOT_A_FEED, bozo_reason="not an HTML page")
     base = base_url
     base_href = root.find(".//base[@href]")
     if base_href is not None:
         base = urljoin(base_url, base_href.get("href") or "")
-    site = _site(urlsplit(base_url).hostname or "")
+    site = host_of(base_url)
     page = urldefrag(base_url).url
     titles: dict[str, str] = {}
     for anchor in root.iter("a"):
         href = anchor.get("href")
-        url = _absolute(base, href) if href else None
+        url = absolute_url(base, href) if href else None
         if url is None or url == page:
             continue
-        if same_site and not _same_site(url, site):
+        if same_site and not is_same_site(host_of(url), site):
             continue
         if includes and not any(p.search(url) for p in includes):
             continue
@@ -248,7 +188,7 @@ def sitemap_children(body: bytes, *, url: str) -> tuple[str, ...]:
     root = _xml_root(body)
     if root is None or _local(root) != "sitemapindex":
         return ()
-    locs = (_absolute(url, _first_text(s, "loc")) for s in _children(root, "sitemap"))
+    locs = (absolute_url(url, _first_text(s, "loc")) for s in _children(root, "sitemap"))
     return tuple(dict.fromkeys(loc for loc in locs if loc))
 
 
@@ -267,7 +207,7 @@ def parse_sitemap(body: bytes, *, url: str, now: datetime | None = None) -> Pars
         return ParsedFeed((), error=FetchOutcome.NOT_A_FEED, bozo_reason=f"root is <{kind}>")
     entries: list[FeedEntry] = []
     for item in _children(root, "url"):
-        loc = _absolute(url, _first_text(item, "loc"))
+        loc = absolute_url(url, _first_text(item, "loc"))
         if loc is None:
             continue
         published = parse_w3c_date(

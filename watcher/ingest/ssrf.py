@@ -4,7 +4,7 @@ Every URL that comes from a source or an article is untrusted. A hostname can
 resolve to an internal address (or be re-pointed there between two lookups),
 an IP literal can be written in many forms (`2130706433`, `::ffff:127.0.0.1`),
 and a public URL can redirect to a private one. So the guard runs in three
-places (STACK.md pitfall 11, FAULTS.md row 17):
+places (a check of the URL alone is bypassed by IP literals and redirects):
 
 1. `check_url` before each request and each redirect hop: only http(s), and
    IP-literal hosts (which aiohttp never passes to a resolver) are checked

@@ -208,7 +208,8 @@ class Pipeline:
         if len(fresh) > self.config.fetch.max_articles_per_source:
             fresh = fresh[: self.config.fetch.max_articles_per_source]
             # The entries left for later must not hide behind a 304: store no validators,
-            # so the next poll fetches the document again (FAULTS: no ETag past them).
+            # so the next poll fetches the document again (no feed state may advance past
+            # entries that were not stored).
             result = replace(result, etag=None, last_modified=None)
         with self.db.session() as session:
             stored = known_canonical_urls(
@@ -321,7 +322,13 @@ def parse_source_document(
 
     url = result.final_url or result.url
     if kind is SourceKind.HTML:
-        return discover_links(result.body, base_url=url, include=include, exclude=exclude)
+        return discover_links(
+            result.body,
+            base_url=url,
+            include=include,
+            exclude=exclude,
+            content_type=result.headers.get("content-type", ""),
+        )
     if kind is SourceKind.SITEMAP:
         return parse_sitemap(result.body, url=url)
     return parse_feed(result.body, url=url, headers=result.headers)

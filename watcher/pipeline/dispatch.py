@@ -161,7 +161,7 @@ class Dispatcher:
                 work, _wake = self._plan(alerts=alerts, force_digests=False)
             report.auth_error = self.auth_error
             with self.db.session() as session:
-                report.waiting = store.alert_counts(session).get("pending", 0)
+                report.waiting = store.alert_counts(session).get(store.DeliveryState.PENDING, 0)
             return report
 
     def _plan(
@@ -235,7 +235,7 @@ class Dispatcher:
         if attempts > self.max_attempts:  # it was in flight when the process died, repeatedly
             return self._give_up("alerts", msg.alert_id, msg.route, report)
         names = self.rule_names()
-        if kind == "reply":
+        if kind is store.AlertKind.REPLY:
             payload = build_thread_reply(msg, rule_names=names, now=now)
         else:
             payload = build_alert(msg, rule_names=names, now=now)
@@ -246,22 +246,23 @@ class Dispatcher:
 
     def _decide(
         self, session: Session, item: store.OutboxItem, now: datetime, report: DispatchReport
-    ) -> Step | tuple[str, str | None]:
+    ) -> Step | tuple[store.AlertKind, str | None]:
         """Hold, wait or promote the alert; else the kind to post and the thread to post in."""
         msg, kind, thread_ts = item.message, item.kind, None
         if self.alerts.route(msg.route).mode == "digest":
             return self._hold(session, msg, now, report)
-        if kind == "reply" and item.parent_id is not None:
+        if kind is store.AlertKind.REPLY and item.parent_id is not None:
             parent = store.parent_state(session, item.parent_id)
-            if parent.state in ("dead", "failed"):
+            if parent.state in (store.DeliveryState.DEAD, store.DeliveryState.FAILED):
                 store.promote_orphan_reply(session, msg.alert_id)
-                kind = "alert"
+                kind = store.AlertKind.ALERT
                 log.info("alert_reply_promoted", alert=msg.alert_id, route=msg.route)
-            elif parent.state == "pending":  # the parent goes first, or into the digest
+            elif parent.state is store.DeliveryState.PENDING:
+                # the parent goes first, or into the digest
                 return self._hold(session, msg, now, report) if parent.held else Step.WAIT
             else:
                 thread_ts = parent.ts  # None for webhooks: a top-level "also reported by"
-        if kind == "alert":
+        if kind is store.AlertKind.ALERT:
             step = self._apply_budget(session, msg, now, report)
             if step is not None:
                 return step
@@ -301,8 +302,12 @@ class Dispatcher:
             ):
                 return Step.WAIT
             attempts = store.attempts(session, "route_messages", message.id)
-            items = store.digest_messages(session, message.id) if message.kind == "digest" else []
-            if message.kind == "ops":
+            items = (
+                store.digest_messages(session, message.id)
+                if message.kind is store.RouteMessageKind.DIGEST
+                else []
+            )
+            if message.kind is store.RouteMessageKind.OPS:
                 notice = store.ops_notice(session, message.id)
         if attempts > self.max_attempts:
             return self._give_up("route_messages", message.id, message.route, report)
@@ -333,7 +338,7 @@ class Dispatcher:
         names = self.rule_names()
         if notice is not None:
             payload = build_ops_notice(notice, now=now)
-        elif message.kind == "burst":
+        elif message.kind is store.RouteMessageKind.BURST:
             rule = message.rule_id or "?"
             payload = build_burst_notice(
                 rule, message.count, self.alerts.budget_window, rule_names=names

@@ -62,12 +62,12 @@ class Step(enum.Enum):
 
 @dataclass(frozen=True)
 class Attempt:
-    """The row one send was for: an alert, a digest or a burst notice."""
+    """The row one send was for: an alert or reply, a digest, a burst or an ops notice."""
 
     table: store.Table
     row_id: int
     route: str
-    kind: str  # "alert", "reply", "digest" or "burst"
+    kind: store.AlertKind | store.RouteMessageKind
     alert: AlertMessage | None = None  # for alerts and replies: what was posted (for logs)
 
 
@@ -119,11 +119,11 @@ def _sent(
     count = store.mark_message_sent(
         session, attempt.row_id, ts=result.ts, channel=result.channel, now=now
     )
-    if attempt.kind == "digest":
+    if attempt.kind is store.RouteMessageKind.DIGEST:
         report.sent += count
         report.digests += 1
         log.info("alert_digest_sent", **where, alerts=count)
-    elif attempt.kind == "ops":
+    elif attempt.kind is store.RouteMessageKind.OPS:
         report.ops += 1
         log.info("ops_notice_sent", **where)
     else:

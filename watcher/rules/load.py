@@ -7,7 +7,7 @@ message)])`: invalid YAML, missing or unknown keys, a bad id, severity,
 route, flag or path list, ids used twice, and query syntax errors located
 at their line and column inside the file (also inside `>` and `|` blocks).
 
-The file contract (SPEC section 3)::
+The file contract::
 
     id: pillar2-japan            # unique, [a-z0-9-]+
     name: Japan and AUKUS Pillar II
@@ -34,6 +34,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from watcher.errors import Problem, RuleError
+from watcher.model import ROUTE_NAME
 from watcher.rules.ast import Node
 from watcher.rules.parse import QuerySyntaxError, parse_query
 
@@ -43,8 +44,6 @@ SEVERITIES = ("high", "medium", "low")
 REQUIRED = ("id", "name", "severity", "query")
 OPTIONAL = ("route", "examples", "counter_examples", "enabled")
 _ID_RE = re.compile(r"[a-z0-9-]+")
-# A Slack channel name or id ("#aukus-alerts", "C0123ABC"), or "console".
-_ROUTE_RE = re.compile(r"[#@]?[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -247,7 +246,7 @@ def _check_route(f: _File, data: CommentedMap) -> tuple[str, ...] | None:
     if (
         not isinstance(routes, list)
         or not routes
-        or not all(isinstance(r, str) and _ROUTE_RE.fullmatch(r) for r in routes)
+        or not all(isinstance(r, str) and ROUTE_NAME.fullmatch(r) for r in routes)
     ):
         f.at_value(
             data,

@@ -2,7 +2,8 @@
 
 `save_poll` writes everything one poll of one source produced in a single
 transaction, together with the source's new ETag, so a crash either keeps
-all of it or none (FAULTS.md: no feed state advances past uncommitted items).
+all of it or none: no feed state (ETag, seen keys) advances past items that
+were not committed.
 Writes are idempotent: a rerun finds the entry keys and adds nothing.
 """
 
@@ -17,7 +18,15 @@ from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.orm import Session
 
 from watcher.model import ArticleRecord, FetchResult, Hit
-from watcher.store.models import AlertRow, ArticleRow, FeedEntryRow, HitRow, StoryRow
+from watcher.store.models import (
+    AlertKind,
+    AlertRow,
+    ArticleRow,
+    DeliveryState,
+    FeedEntryRow,
+    HitRow,
+    StoryRow,
+)
 from watcher.store.sources import DEFAULT_OPS, OpsPolicy, record_success
 
 _STORIES = cast(Table, StoryRow.__table__)
@@ -224,9 +233,9 @@ class _AlertWriter:
                     "article_id": article_id,
                     "story_id": story_id,
                     "route": route,
-                    "kind": "reply" if parent else "alert",
+                    "kind": AlertKind.REPLY if parent else AlertKind.ALERT,
                     "parent_id": parent,
-                    "state": "pending",
+                    "state": DeliveryState.PENDING,
                     "attempts": 0,
                     "created_at": self._now,
                 },
@@ -247,7 +256,7 @@ class _AlertWriter:
                     .where(
                         _ALERTS.c.story_id == story_id,
                         _ALERTS.c.route == route,
-                        _ALERTS.c.kind == "alert",
+                        _ALERTS.c.kind == AlertKind.ALERT,
                     )
                     .order_by(_ALERTS.c.id)
                     .limit(1)

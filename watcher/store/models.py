@@ -7,12 +7,14 @@ Every timestamp is stored and returned as an aware UTC datetime.
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -157,7 +159,67 @@ class HitRow(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
-class AlertRow(Base):
+class DeliveryState(enum.StrEnum):
+    """Where an outbox row (alert or route message) stands: `pending -> sent | failed | dead`.
+
+    `watcher.store.outbox.replay_dead` puts failed and dead alerts back to pending.
+    """
+
+    PENDING = "pending"  # to be sent: queued, held for a digest, claimed or backing off
+    SENT = "sent"  # posted; `ts` and `channel` say where
+    FAILED = "failed"  # attempts used up on transient errors; kept for replay
+    DEAD = "dead"  # can never be delivered as it is (Slack refused it, the route is broken)
+
+
+class AlertKind(enum.StrEnum):
+    """What an alert row posts: the story's first message on its route, or a thread reply."""
+
+    ALERT = "alert"
+    REPLY = "reply"  # another article of a story already alerted on the route
+
+
+class RouteMessageKind(enum.StrEnum):
+    """What a route message row posts (see `watcher.store.route_messages`)."""
+
+    DIGEST = "digest"  # the route's held alerts in one message
+    BURST = "burst"  # a rule went over its alert budget; also the budget state
+    OPS = "ops"  # the operator hears about a source's health
+
+
+def _str_enum(values: type[enum.StrEnum], length: int = 10) -> Enum:
+    """An enum column stored as its plain string values in a VARCHAR (no CHECK, no native type).
+
+    The stored strings are the members' values, so rows written before the enums existed
+    read back unchanged and the schema is what the migrations create.
+    """
+    return Enum(
+        values,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class DeliveryMixin:
+    """The delivery columns every outbox table has: route, state, claims, retries, Slack ids.
+
+    A claim sets `next_attempt_at` to the lease's end and counts an attempt; a
+    retry sets it to when to try again; `ts`/`channel` are Slack's answer.
+    """
+
+    route: Mapped[str] = mapped_column(String(200))
+    state: Mapped[DeliveryState] = mapped_column(_str_enum(DeliveryState))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    channel: Mapped[str | None] = mapped_column(String(200))
+    ts: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class AlertRow(DeliveryMixin, Base):
     """The outbox: one row per (article, route); `kind` is alert or thread reply."""
 
     __tablename__ = "alerts"
@@ -169,24 +231,15 @@ class AlertRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"))
-    route: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(10))  # "alert" | "reply"
+    kind: Mapped[AlertKind] = mapped_column(_str_enum(AlertKind))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
-    state: Mapped[str] = mapped_column(String(10))  # pending | sent | failed | dead
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    next_attempt_at: Mapped[datetime | None]
-    channel: Mapped[str | None] = mapped_column(String(200))
-    ts: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
     # Set when the alert was diverted into its route's next digest (a digest route,
     # or a rule over its alert budget); `digest_id` once a digest claimed it.
     held_at: Mapped[datetime | None]
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("route_messages.id"), index=True)
 
 
-class RouteMessageRow(Base):
+class RouteMessageRow(DeliveryMixin, Base):
     """A message to a route that is not one article's alert: a digest, burst or ops notice.
 
     A `burst` row is also the alert-budget state: while `until` is in the
@@ -201,20 +254,11 @@ class RouteMessageRow(Base):
     __table_args__ = (Index("ix_route_messages_route_kind_state", "route", "kind", "state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    route: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(10))  # "digest" | "burst" | "ops"
+    kind: Mapped[RouteMessageKind] = mapped_column(_str_enum(RouteMessageKind))
     rule_id: Mapped[str | None] = mapped_column(String(100))  # bursts: the rule over budget
-    state: Mapped[str] = mapped_column(String(10))  # pending | sent | failed | dead
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    next_attempt_at: Mapped[datetime | None]
-    channel: Mapped[str | None] = mapped_column(String(200))
-    ts: Mapped[str | None] = mapped_column(String(64))
     count: Mapped[int] = mapped_column(Integer, default=0)  # alerts listed / counted
     since: Mapped[datetime | None]  # digests: the period starts here
     until: Mapped[datetime | None]  # bursts: the rule is held until then
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
     # ops notices: the source, why, and the last poll's outcome and error at the time
     # A plain id, no foreign key: sources are disabled, never deleted, and adding a
     # constraint would make SQLite rebuild a table other tables point at.

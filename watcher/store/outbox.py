@@ -1,6 +1,6 @@
 """The alert outbox in the database: each route's queue, claims and outcomes.
 
-Tables and states (all `pending -> sent | failed | dead`):
+Tables and states (all `DeliveryState`: `pending -> sent | failed | dead`):
 
     alerts          one row per (article, route): an alert or a thread reply
     route_messages  a route's digests, burst and ops notices (`watcher.store.route_messages`)
@@ -28,7 +28,15 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from watcher.model import AlertMessage, Hit, OpsNotice, TermMatch
-from watcher.store.models import AlertRow, ArticleRow, HitRow, RouteMessageRow
+from watcher.store.models import (
+    AlertKind,
+    AlertRow,
+    ArticleRow,
+    DeliveryState,
+    HitRow,
+    RouteMessageKind,
+    RouteMessageRow,
+)
 from watcher.store.route_messages import (
     HeldRoute,
     RouteMessage,
@@ -46,7 +54,8 @@ from watcher.store.route_messages import (
 # Route messages live in `watcher.store.route_messages`; their names are kept here too,
 # so the dispatcher sees one outbox.
 __all__ = [
-    "HeldRoute", "OpsNotice", "OutboxItem", "ParentState", "RouteMessage", "RouteQueue", "Table",
+    "AlertKind", "DeliveryState", "HeldRoute", "OpsNotice", "OutboxItem", "ParentState",
+    "RouteMessage", "RouteMessageKind", "RouteQueue", "Table",
     "alert_counts", "attempts", "backoff", "budget_usage", "claim", "create_digest",
     "digest_messages", "held_routes", "hold", "load_hits", "mark_dead", "mark_failed",
     "mark_message_sent", "mark_retry", "mark_route_dead", "mark_sent", "ops_notice",
@@ -65,8 +74,8 @@ _MODELS: dict[str, type[AlertRow] | type[RouteMessageRow]] = {
 class OutboxItem:
     """A queued alert with everything needed to build its message."""
 
-    kind: str  # "alert" or "reply"
-    parent_state: str | None  # for replies: the parent alert's state
+    kind: AlertKind
+    parent_state: DeliveryState | None  # for replies: the parent alert's state
     message: AlertMessage
     parent_id: int | None = None
     next_attempt_at: datetime | None = None
@@ -93,7 +102,7 @@ class RouteQueue:
 class ParentState:
     """A reply's parent as it is now: its state, Slack ts and whether it waits for a digest."""
 
-    state: str
+    state: DeliveryState
     ts: str | None
     held: bool
 
@@ -103,18 +112,20 @@ class ParentState:
 
 def route_queues(session: Session, per_route: int = 50) -> list[RouteQueue]:
     """Every route with something pending to send on its own, routes sorted by name."""
-    pending_alert = (AlertRow.state == "pending", AlertRow.held_at.is_(None))
+    pending_alert = (AlertRow.state == DeliveryState.PENDING, AlertRow.held_at.is_(None))
     routes = set(session.scalars(select(AlertRow.route).where(*pending_alert).distinct()))
     routes.update(
         session.scalars(
-            select(RouteMessageRow.route).where(RouteMessageRow.state == "pending").distinct()
+            select(RouteMessageRow.route)
+            .where(RouteMessageRow.state == DeliveryState.PENDING)
+            .distinct()
         )
     )
     queues = []
     for route in sorted(routes):
         messages = session.scalars(
             select(RouteMessageRow)
-            .where(RouteMessageRow.route == route, RouteMessageRow.state == "pending")
+            .where(RouteMessageRow.route == route, RouteMessageRow.state == DeliveryState.PENDING)
             .order_by(RouteMessageRow.id)
         )
         alerts = _items(
@@ -125,7 +136,7 @@ def route_queues(session: Session, per_route: int = 50) -> list[RouteQueue]:
     return queues
 
 
-_ItemQuery = Select[AlertRow, ArticleRow, str, str | None]
+_ItemQuery = Select[AlertRow, ArticleRow, DeliveryState | None, str | None]
 
 
 def _item_query() -> _ItemQuery:
@@ -156,7 +167,7 @@ def _items(session: Session, query: _ItemQuery) -> tuple[OutboxItem, ...]:
                     published=article.published_at or article.first_seen_at,
                     hits=load_hits(session, article.id),
                     story_id=article.story_id,
-                    thread_ts=parent_ts if alert.kind == "reply" else None,
+                    thread_ts=parent_ts if alert.kind is AlertKind.REPLY else None,
                 ),
             )
         )
@@ -201,7 +212,7 @@ def claim(session: Session, table: Table, row_id: int, *, now: datetime, lease: 
         update(model)
         .where(
             model.id == row_id,
-            model.state == "pending",
+            model.state == DeliveryState.PENDING,
             or_(model.next_attempt_at.is_(None), model.next_attempt_at <= now),
         )
         .values(attempts=model.attempts + 1, next_attempt_at=now + lease)
@@ -229,7 +240,7 @@ def mark_sent(
 ) -> None:
     """The alert was posted (its `ts` is the thread parent for the story's later replies)."""
     row = session.get_one(AlertRow, alert_id)
-    row.state, row.ts, row.channel, row.sent_at = "sent", ts, channel, now
+    row.state, row.ts, row.channel, row.sent_at = DeliveryState.SENT, ts, channel, now
     row.next_attempt_at, row.last_error = None, None
 
 
@@ -246,7 +257,8 @@ def mark_retry(
     row = _row(session, table, row_id)
     row.last_error = error
     if row.attempts >= max_attempts:
-        _finish(session, table, row_id, "failed", f"gave up after {row.attempts} attempts: {error}")
+        error = f"gave up after {row.attempts} attempts: {error}"
+        _finish(session, table, row_id, DeliveryState.FAILED, error)
         return False
     row.next_attempt_at = at
     return True
@@ -254,21 +266,21 @@ def mark_retry(
 
 def mark_dead(session: Session, table: Table, row_id: int, *, error: str) -> None:
     """This message can never be delivered (Slack refused it, even degraded): dead letter."""
-    _finish(session, table, row_id, "dead", error)
+    _finish(session, table, row_id, DeliveryState.DEAD, error)
 
 
 def mark_failed(session: Session, table: Table, row_id: int, *, error: str) -> None:
     """Give up on this message (attempts used up): `failed`, kept for replay."""
-    _finish(session, table, row_id, "failed", error)
+    _finish(session, table, row_id, DeliveryState.FAILED, error)
 
 
-def _finish(session: Session, table: Table, row_id: int, state: str, error: str) -> None:
+def _finish(session: Session, table: Table, row_id: int, state: DeliveryState, error: str) -> None:
     row = _row(session, table, row_id)
     row.state, row.last_error, row.next_attempt_at = state, error, None
     if table == "route_messages":  # a digest's alerts share its fate (and can be replayed)
         session.execute(
             update(AlertRow)
-            .where(AlertRow.digest_id == row_id, AlertRow.state == "pending")
+            .where(AlertRow.digest_id == row_id, AlertRow.state == DeliveryState.PENDING)
             .values(state=state, last_error=error)
         )
 
@@ -277,14 +289,14 @@ def mark_route_dead(session: Session, route: str, *, error: str) -> int:
     """The route is broken (channel_not_found ...): dead-letter all it has pending."""
     session.execute(
         update(RouteMessageRow)
-        .where(RouteMessageRow.route == route, RouteMessageRow.state == "pending")
-        .values(state="dead", last_error=error, next_attempt_at=None)
+        .where(RouteMessageRow.route == route, RouteMessageRow.state == DeliveryState.PENDING)
+        .values(state=DeliveryState.DEAD, last_error=error, next_attempt_at=None)
     )
     return rowcount(
         session.execute(
             update(AlertRow)
-            .where(AlertRow.route == route, AlertRow.state == "pending")
-            .values(state="dead", last_error=error, next_attempt_at=None)
+            .where(AlertRow.route == route, AlertRow.state == DeliveryState.PENDING)
+            .values(state=DeliveryState.DEAD, last_error=error, next_attempt_at=None)
         )
     )
 
@@ -295,10 +307,10 @@ def replay_dead(session: Session, route: str | None = None) -> int:
     They are decided afresh (digest or instant, budget), so a replayed
     digest's alerts go into the route's next digest.
     """
-    query = update(AlertRow).where(AlertRow.state.in_(("dead", "failed")))
+    query = update(AlertRow).where(AlertRow.state.in_((DeliveryState.DEAD, DeliveryState.FAILED)))
     if route is not None:
         query = query.where(AlertRow.route == route)
-    values = {"state": "pending", "next_attempt_at": None, "attempts": 0}
+    values = {"state": DeliveryState.PENDING, "next_attempt_at": None, "attempts": 0}
     result = session.execute(query.values(**values, held_at=None, digest_id=None))
     return rowcount(result)
 
@@ -310,13 +322,13 @@ def promote_orphan_reply(session: Session, alert_id: int) -> None:
     """
     row = session.get_one(AlertRow, alert_id)
     old_parent = row.parent_id
-    row.kind, row.parent_id = "alert", None
+    row.kind, row.parent_id = AlertKind.ALERT, None
     if old_parent is not None:
         session.execute(
             update(AlertRow)
             .where(
                 AlertRow.parent_id == old_parent,
-                AlertRow.state == "pending",
+                AlertRow.state == DeliveryState.PENDING,
                 AlertRow.id != alert_id,
             )
             .values(parent_id=alert_id)

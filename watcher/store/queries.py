@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from watcher.store.models import AlertRow, ArticleRow, HitRow, SourceRow
+from watcher.store.models import AlertRow, ArticleRow, DeliveryState, HitRow, SourceRow
 
 
 @dataclass(frozen=True)
@@ -74,12 +74,11 @@ class OutboxSummary:
 
 def outbox_summary(session: Session) -> OutboxSummary:
     """Counts by state plus why pending alerts last failed (e.g. `invalid_auth`)."""
-    counts = dict(
-        session.execute(select(AlertRow.state, func.count()).group_by(AlertRow.state)).all()
-    )
+    rows = session.execute(select(AlertRow.state, func.count()).group_by(AlertRow.state))
+    counts = {str(state): int(n) for state, n in rows}
     errors = session.scalars(
         select(AlertRow.last_error)
-        .where(AlertRow.state == "pending", AlertRow.last_error.is_not(None))
+        .where(AlertRow.state == DeliveryState.PENDING, AlertRow.last_error.is_not(None))
         .order_by(AlertRow.id.desc())
         .limit(200)
     )

@@ -22,7 +22,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from watcher.model import OpsNotice
-from watcher.store.models import AlertRow, HitRow, RouteMessageRow, SourceRow
+from watcher.store.models import (
+    AlertKind,
+    AlertRow,
+    DeliveryState,
+    HitRow,
+    RouteMessageKind,
+    RouteMessageRow,
+    SourceRow,
+)
 
 OPS_REASONS = ("unhealthy", "recovered", "empty", "refilled")
 
@@ -33,7 +41,7 @@ class RouteMessage:
 
     id: int
     route: str
-    kind: str  # "digest" | "burst" | "ops"
+    kind: RouteMessageKind
     rule_id: str | None
     count: int
     since: datetime | None
@@ -64,13 +72,13 @@ def mark_message_sent(
 ) -> int:
     """A digest or notice was posted; a digest's alerts are sent with its `ts`. Returns them."""
     row = session.get_one(RouteMessageRow, message_id)
-    row.state, row.ts, row.channel, row.sent_at = "sent", ts, channel, now
+    row.state, row.ts, row.channel, row.sent_at = DeliveryState.SENT, ts, channel, now
     row.next_attempt_at, row.last_error = None, None
     return rowcount(
         session.execute(
             update(AlertRow)
-            .where(AlertRow.digest_id == message_id, AlertRow.state == "pending")
-            .values(state="sent", ts=ts, channel=channel, sent_at=now, last_error=None)
+            .where(AlertRow.digest_id == message_id, AlertRow.state == DeliveryState.PENDING)
+            .values(state=DeliveryState.SENT, ts=ts, channel=channel, sent_at=now, last_error=None)
         )
     )
 
@@ -83,7 +91,7 @@ def held_routes(session: Session) -> list[HeldRoute]:
     rows = session.execute(
         select(AlertRow.route, func.min(AlertRow.held_at), func.count())
         .where(
-            AlertRow.state == "pending",
+            AlertRow.state == DeliveryState.PENDING,
             AlertRow.held_at.is_not(None),
             AlertRow.digest_id.is_(None),
         )
@@ -96,7 +104,7 @@ def held_routes(session: Session) -> list[HeldRoute]:
             continue
         last = session.scalar(
             select(func.max(RouteMessageRow.created_at)).where(
-                RouteMessageRow.route == route, RouteMessageRow.kind == "digest"
+                RouteMessageRow.route == route, RouteMessageRow.kind == RouteMessageKind.DIGEST
             )
         )
         out.append(HeldRoute(route, oldest, count, last))
@@ -108,8 +116,8 @@ def create_digest(
 ) -> RouteMessage | None:
     """A new digest (already claimed) taking every held alert of `route`; None if none is left."""
     row = RouteMessageRow(
-        route=route, kind="digest", state="pending", attempts=1, count=0, since=since,
-        next_attempt_at=now + lease, created_at=now,
+        route=route, kind=RouteMessageKind.DIGEST, state=DeliveryState.PENDING, attempts=1,
+        count=0, since=since, next_attempt_at=now + lease, created_at=now,
     )  # fmt: skip
     session.add(row)
     session.flush()
@@ -118,7 +126,7 @@ def create_digest(
             update(AlertRow)
             .where(
                 AlertRow.route == route,
-                AlertRow.state == "pending",
+                AlertRow.state == DeliveryState.PENDING,
                 AlertRow.held_at.is_not(None),
                 AlertRow.digest_id.is_(None),
             )
@@ -140,8 +148,8 @@ def budget_usage(
         .join(HitRow, HitRow.article_id == AlertRow.article_id)
         .where(
             AlertRow.route == route,
-            AlertRow.kind == "alert",
-            AlertRow.state == "sent",
+            AlertRow.kind == AlertKind.ALERT,
+            AlertRow.state == DeliveryState.SENT,
             AlertRow.digest_id.is_(None),
             AlertRow.sent_at > since,
             HitRow.rule_id.in_(list(rule_ids)),
@@ -150,7 +158,7 @@ def budget_usage(
     ).all()
     bursting = session.scalars(
         select(RouteMessageRow.rule_id).where(
-            RouteMessageRow.kind == "burst",
+            RouteMessageRow.kind == RouteMessageKind.BURST,
             RouteMessageRow.route == route,
             RouteMessageRow.rule_id.in_(list(rule_ids)),
             RouteMessageRow.until > now,
@@ -164,8 +172,8 @@ def start_burst(
 ) -> int:
     """Record that `rule_id` went over its budget on `route` (its notice is queued with it)."""
     row = RouteMessageRow(
-        route=route, kind="burst", rule_id=rule_id, state="pending", attempts=0, count=count,
-        until=until, created_at=now,
+        route=route, kind=RouteMessageKind.BURST, rule_id=rule_id, state=DeliveryState.PENDING,
+        attempts=0, count=count, until=until, created_at=now,
     )  # fmt: skip
     session.add(row)
     session.flush()
@@ -191,8 +199,9 @@ def queue_ops_notice(
     if reason not in OPS_REASONS:
         raise ValueError(f"unknown ops reason {reason!r}")
     row = RouteMessageRow(
-        route=route, kind="ops", state="pending", attempts=0, count=count, since=since,
-        source_id=source_id, reason=reason, outcome=outcome, detail=error, created_at=now,
+        route=route, kind=RouteMessageKind.OPS, state=DeliveryState.PENDING, attempts=0,
+        count=count, since=since, source_id=source_id, reason=reason, outcome=outcome,
+        detail=error, created_at=now,
     )  # fmt: skip
     session.add(row)
     session.flush()

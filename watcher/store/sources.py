@@ -3,9 +3,9 @@
 The schedule lives in the database (next poll, ETag, failure count), so a
 restart resumes where the last process stopped.
 
-Ops alerts (FAULTS rows 1 and 16) tell the operator about a source, once per
-streak, in the same transaction as the poll's outcome (`OpsPolicy` says where
-and after how many polls):
+Ops alerts tell the operator about a source that keeps failing or whose
+feed stays empty, once per streak, in the same transaction as the poll's
+outcome (`OpsPolicy` says where and after how many polls):
 
 * `unhealthy` when `unhealthy_after` polls in a row failed (a rate limit is
   not a failure); `recovered` at the next success;

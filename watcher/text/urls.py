@@ -6,11 +6,8 @@ tracking parameters, parameter order, an empty path). Path case, trailing
 slashes and the remaining parameters are kept: servers differ on those.
 
 A page's own `<link rel=canonical>` is honoured only when it is an absolute
-http(s) URL on the *same site* as the article (same host after dropping
-`www.`/`m.`/`amp.`, a subdomain of it, or the same registrable domain,
-approximated as the last two labels, or three under a two-letter country
-code with a generic second level such as `co.uk` or `com.au`), and only when
-it does not point to the site's front page from an article. Pages do get this
+http(s) URL on the same site as the article (`same_site`), and only when it
+does not point to the site's front page from an article. Pages do get this
 wrong: CMS templates declare the home page canonical for every article, and
 syndicated copies point at the publisher. Since the canonical URL is unique
 in the store, trusting those would silently drop articles; syndicated copies
@@ -19,9 +16,16 @@ are instead joined to their story by `watcher.stories.cluster`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import ipaddress
 import re
-from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urldefrag, urljoin, urlsplit, urlunsplit
+
+from tld import get_fld
+from tld.utils import MozillaTLDSourceParser
+
+from watcher.text.html import clean_text
 
 # Query parameters that only say where a click came from. Prefixes end in "_".
 TRACKING_PARAMETERS = frozenset(
@@ -62,8 +66,6 @@ TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_", "at_", "oly_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_CANONICAL_CHARS = 2000  # articles.canonical_url; longer URLs are cut and hashed
 MAX_HOST_CHARS = 253  # the longest DNS name (articles.outlet holds 255)
-_HOST_PREFIXES = ("www.", "m.", "amp.", "mobile.")
-_GENERIC_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "ne", "or", "go"})
 _PERCENT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 
 
@@ -148,35 +150,78 @@ def _upper_escapes(text: str) -> str:
 
 def _acceptable(own: SplitResult, claimed: SplitResult) -> bool:
     """Whether a page may name `claimed` as the canonical form of `own`."""
-    if not _same_site(own.hostname or "", claimed.hostname or ""):
+    if not same_site(own.hostname or "", claimed.hostname or ""):
         return False
     # An article pointing at the front page is a template bug, not a canonical form.
     return not (claimed.path == "/" and not claimed.query and (own.path != "/" or own.query))
 
 
-def _same_site(a: str, b: str) -> bool:
+def absolute_url(base: str, href: str) -> str | None:
+    """`href` (as written in a page or feed) resolved against `base`, without fragment.
+
+    Whitespace inside the reference is collapsed first. None when `href` is
+    empty (it names the page itself), cannot be parsed, or is not http(s).
+    """
+    if not href.strip():
+        return None
+    try:
+        url = urldefrag(urljoin(base, clean_text(href))).url
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    return url if scheme in ("http", "https") else None
+
+
+def same_site(a: str, b: str) -> bool:
+    """Whether hosts `a` and `b` belong to one site: the same registrable domain.
+
+    `news.example.com`, `www.example.com` and `example.com` are one site;
+    `bbc.co.uk` and `itv.co.uk` are two, and so are `a.github.io` and
+    `b.github.io` (see `registrable_domain`). IP addresses are a site only
+    of themselves. Hosts are compared case- and trailing-dot-insensitively.
+    """
+    a, b = _host(a.strip("[]")), _host(b.strip("[]"))
+    if not a or not b:
+        return False
     if _is_ip(a) or _is_ip(b):
         return a == b
-    a, b = _site_host(a), _site_host(b)
-    if a == b or a.endswith("." + b) or b.endswith("." + a):
-        return True
-    return _registrable(a) == _registrable(b)
+    return registrable_domain(a) == registrable_domain(b)
+
+
+class _BundledSuffixes(MozillaTLDSourceParser):
+    """The Public Suffix List snapshot shipped inside the `tld` package, never refreshed.
+
+    `tld` downloads the list from publicsuffix.org when its file cannot be
+    read; the service must not reach the internet for this, so that path is
+    disabled here.
+    """
+
+    uid = "watcher-bundled"
+
+    @classmethod
+    def update_tld_names(cls, fail_silently: bool = False) -> bool:
+        return False
+
+
+@functools.lru_cache(maxsize=4096)
+def registrable_domain(host: str) -> str:
+    """The part of a (lower-case, ASCII) host name one registrant controls.
+
+    The Public Suffix List decides (`www.bbc.co.uk` -> `bbc.co.uk`,
+    `foo.blogspot.com` -> `foo.blogspot.com`), from the snapshot bundled with
+    `tld`, offline. A name under a suffix the list does not know (`.example`,
+    `.internal`, `localhost`) follows the list's default rule: the last label
+    is the suffix, so the last two labels are the registrable domain.
+    """
+    found = get_fld(host, fix_protocol=True, fail_silently=True, parser_class=_BundledSuffixes)
+    if isinstance(found, str) and found:
+        return found
+    return ".".join(host.split(".")[-2:])
 
 
 def _is_ip(host: str) -> bool:
-    return ":" in host or host.replace(".", "").isdigit()
-
-
-def _site_host(host: str) -> str:
-    for prefix in _HOST_PREFIXES:
-        if host.startswith(prefix) and host.count(".") >= 2:
-            return host[len(prefix) :]
-    return host
-
-
-def _registrable(host: str) -> str:
-    """An approximation of the registrable domain without a public-suffix list."""
-    labels = host.split(".")
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _GENERIC_SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
