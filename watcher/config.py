@@ -25,8 +25,8 @@ Environment variables read here (all documented in the README):
     SLACK_WEBHOOK_URL               Slack incoming webhook
     WATCHER_SLACK_BASE_URL          slack-sdk's base_url (proxies, tests)
     WATCHER_POLL_TICK, WATCHER_DISPATCH_TICK, WATCHER_RELOAD_TICK,
-    WATCHER_CYCLE_TIMEOUT, WATCHER_RETENTION_MAX_AGE, WATCHER_RETENTION_TICK
-                                    the daemon's ticks (`DaemonSettings`)
+    WATCHER_CYCLE_TIMEOUT, WATCHER_RETENTION_MAX_AGE, WATCHER_RETENTION_TICK,
+    WATCHER_DATABASE_WAIT           the daemon's ticks and limits (`DaemonSettings`)
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ ENV_KEYS = frozenset(
         "WATCHER_SQLITE_BUSY_TIMEOUT_MS", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL",
         "WATCHER_SLACK_BASE_URL", "WATCHER_POLL_TICK", "WATCHER_DISPATCH_TICK",
         "WATCHER_RELOAD_TICK", "WATCHER_CYCLE_TIMEOUT", "WATCHER_RETENTION_MAX_AGE",
-        "WATCHER_RETENTION_TICK",
+        "WATCHER_RETENTION_TICK", "WATCHER_DATABASE_WAIT",
     }
 )  # fmt: skip
 _TOP_KEYS = {"database", "fetch", "rules", "web", "alerts", "stories", "sources"}
@@ -222,7 +222,23 @@ def daemon_settings(environ: Mapping[str, str] | None = None) -> DaemonSettings:
             else default.retention_max_age
         ),
         retention_tick=seconds("WATCHER_RETENTION_TICK", default.retention_tick),
+        database_wait=_database_wait(environ, default.database_wait),
     )
+
+
+def _database_wait(environ: Mapping[str, str], default: float) -> float:
+    """`WATCHER_DATABASE_WAIT`: seconds (or a duration) to retry the first connection; 0 off."""
+    name = "WATCHER_DATABASE_WAIT"
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        return parse_duration(raw, where=name).total_seconds()
+    if not value >= 0:
+        raise ConfigError(f"{name}: expected a number of seconds (0 or more), got {raw!r}")
+    return value
 
 
 def config_loader(

@@ -9,6 +9,7 @@ Slack 429) are values (see `watcher.model`), never exceptions.
     ├── RuleError                one or more rule files are invalid (carries Problems)
     ├── DocumentError            an input document for `match`/`rules test` is unusable
     └── StorageError             the database is unreachable or not migrated
+        └── DatabaseUnavailable  the database server did not answer (may come up later)
 """
 
 from __future__ import annotations
@@ -51,3 +52,11 @@ class DocumentError(WatcherError):
 
 class StorageError(WatcherError):
     """The database cannot be reached or used."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database could not be connected to (a server not up yet, a network error).
+
+    Unlike a bad URL or an unmigrated database, this can cure itself: the daemon
+    retries it at start for `DaemonSettings.database_wait` seconds.
+    """

@@ -133,6 +133,8 @@ class DaemonSettings:
     cycle_timeout      a poll cycle is cancelled after this long
     retention_max_age  article text older than this is pruned
     retention_tick     how often retention runs
+    database_wait      at start, how long to retry a database server that does not
+                       answer yet (PostgreSQL starting beside the daemon); 0: no retry
     """
 
     poll_tick: float = 30.0
@@ -141,6 +143,7 @@ class DaemonSettings:
     cycle_timeout: float = 900.0
     retention_max_age: timedelta = timedelta(days=90)
     retention_tick: float = 86400.0
+    database_wait: float = 120.0
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

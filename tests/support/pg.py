@@ -277,8 +277,9 @@ def _log_tail(log: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def start_server(bindir: Path) -> PostgresServer:
-    """initdb a cluster in a new temporary directory and start it on a free port.
+def start_server(bindir: Path, port: int | None = None) -> PostgresServer:
+    """initdb a cluster in a new temporary directory and start it on `port` (else a
+    free one; a given port is tried once).
 
     Raises RuntimeError (with the server log) when the server cannot start.
     """
@@ -310,9 +311,13 @@ def start_server(bindir: Path) -> PostgresServer:
             raise RuntimeError(f"initdb failed:\n{_log_tail(log)}")
         death_hook = _parent_death_hook()
         # A port picked here can be taken before postgres binds it: retry then.
-        for _attempt in range(3):
-            port = _free_port()
-            settings = {**SERVER_SETTINGS, "port": str(port), "unix_socket_directories": str(base)}
+        for _attempt in range(3 if port is None else 1):
+            listen_port = port or _free_port()
+            settings = {
+                **SERVER_SETTINGS,
+                "port": str(listen_port),
+                "unix_socket_directories": str(base),
+            }
             with log.open("ab") as out:
                 process = subprocess.Popen(
                     [
@@ -328,8 +333,8 @@ def start_server(bindir: Path) -> PostgresServer:
                     preexec_fn=death_hook,  # noqa: PLW1509 (one async-signal-safe libc call)
                     **run_as.popen_kwargs(),
                 )
-            if _wait_ready(process, port):
-                return PostgresServer(base, port, process)
+            if _wait_ready(process, listen_port):
+                return PostgresServer(base, listen_port, process)
             _terminate(process)
         raise RuntimeError(f"postgres did not start:\n{_log_tail(log)}")
     except BaseException:

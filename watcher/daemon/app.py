@@ -51,10 +51,18 @@ class App:
         self.db.dispose()
 
 
-def build_app(config: Config, *, alert_stream: TextIO | None = None) -> App:
-    """Open (and migrate) the database, load the rules, build pipeline and dispatcher."""
+def connect(config: Config) -> Database:
+    """Open the configured database and apply pending migrations."""
+    return open_database(config.database_url, busy_timeout_ms=config.sqlite_busy_timeout_ms)
+
+
+def build_app(
+    config: Config, *, alert_stream: TextIO | None = None, db: Database | None = None
+) -> App:
+    """Open (and migrate) the database unless `db` is given, load the rules, build
+    pipeline and dispatcher."""
     rules = ActiveRules(config.rules_dir, config.alerts.default_route)
-    db = open_database(config.database_url, busy_timeout_ms=config.sqlite_busy_timeout_ms)
+    db = db or connect(config)
     sender = make_sender(config, stream=alert_stream)
     pace = 1.0 if config.slack.mode != "console" else 0.0  # Slack: ~1 message/s per channel
     dispatcher = Dispatcher(

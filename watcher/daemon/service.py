@@ -50,7 +50,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_J
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
-from watcher.daemon.app import App, build_app
+from watcher.daemon.app import App, build_app, connect
 from watcher.daemon.health import (
     DB_CHECK_TIMEOUT,
     HealthReport,
@@ -61,9 +61,11 @@ from watcher.daemon.health import (
 )
 from watcher.daemon.reload import Reloader
 from watcher.daemon.scrape import attach_database
+from watcher.daemon.startup import DatabaseWait
 from watcher.daemon.web import create_web_app, start_web
 from watcher.metrics import METRICS, record_cycle
 from watcher.settings import Config, DaemonSettings
+from watcher.store.db import Database, is_sqlite
 from watcher.store.retention import prune_articles
 
 log = structlog.get_logger("watcher.daemon.service")
@@ -377,12 +379,38 @@ def run_daemon(
     # stop signal unwinds normally: open transactions roll back, the exit code is 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop_during_startup)
-    app = build_app(config)
+    # A database server may still be starting beside us (compose): wait for it,
+    # with a 503 /healthz meanwhile. A SQLite file is there or not: no waiting.
+    wait = 0.0 if is_sqlite(config.database_url) else settings.database_wait
+    db = asyncio.run(_wait_for_database(config, wait)) if wait > 0 else connect(config)
+    if db is None:
+        return 0  # stopped while waiting
+    try:
+        app = build_app(config, db=db)
+    except BaseException:
+        db.dispose()
+        raise
     try:
         asyncio.run(Daemon(app, settings, load=load).run())
     finally:
         app.close()
     return 0
+
+
+async def _wait_for_database(config: Config, wait: float) -> Database | None:
+    """Connect with retries; SIGTERM/SIGINT while waiting end the wait (None)."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        waiter = DatabaseWait(lambda: connect(config), wait=wait, listen=config.listen)
+        return await waiter.run(stopping)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, _stop_during_startup)
 
 
 def _stop_during_startup(_signum: int, _frame: FrameType | None) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from watcher.errors import StorageError
+from watcher.errors import DatabaseUnavailable, StorageError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # wait this long for another writer before "database is locked"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -31,6 +31,14 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def is_sqlite(url: str) -> bool:
+    """True for a SQLite URL (a local file: nothing to wait for)."""
+    try:
+        return make_url(normalise_url(url)).get_backend_name() == "sqlite"
+    except ArgumentError:
+        return False
 
 
 def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
@@ -52,7 +60,12 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
         engine = create_engine(url, connect_args={"timeout": busy_ms / 1000}, pool_pre_ping=True)
         event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # A server that drops packets must not hold a connection attempt for minutes
+    # (the daemon's start-up wait retries it); a URL's own connect_timeout wins.
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
+    )
 
 
 def _sqlite_pragmas(busy_ms: int, dbapi_conn: Any, _record: Any) -> None:
@@ -137,5 +150,5 @@ def open_database(
             raise StorageError(f"database {engine.url!r} is not migrated: run `watcher db upgrade`")
     except OperationalError as exc:
         engine.dispose()
-        raise StorageError(f"cannot use database {engine.url!r}: {exc.orig}") from None
+        raise DatabaseUnavailable(f"cannot use database {engine.url!r}: {exc.orig}") from None
     return Database(engine, sessionmaker(engine, expire_on_commit=False))
