@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test test-long lint demo bench lock clean
+.PHONY: install install-dev run test test-long test-container lint demo bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,14 +33,19 @@ demo: install
 	$(BIN)/watcher demo
 
 test: install-dev
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not container"
 
 test-long: install-dev
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m "slow and not container"
+
+# Builds the Dockerfile and runs the image and compose.yaml with podman; installs
+# podman and builds stand-in base images when needed (tests/container/prepare.sh).
+test-container: install-dev
+	bash tests/container/run.sh $(BIN)/python
 
 lint: install-dev
-	$(BIN)/ruff check watcher tests bench
-	$(BIN)/ruff format --check watcher tests bench
+	$(BIN)/ruff check watcher tests bench container
+	$(BIN)/ruff format --check watcher tests bench container
 	$(BIN)/mypy
 
 bench: install-dev

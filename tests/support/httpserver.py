@@ -361,17 +361,21 @@ _MISBEHAVIOURS: dict[str, Callable[[RequestHandler, dict[str, str]], None]] = {
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a hung handler never blocks teardown
 
-    def __init__(self, state: _State) -> None:
+    def __init__(self, state: _State, host: str = "127.0.0.1") -> None:
         self.state = state
-        super().__init__(("127.0.0.1", 0), RequestHandler)
+        super().__init__((host, 0), RequestHandler)
 
 
 class LocalSite:
-    """A running server on 127.0.0.1; see the module docstring for the API."""
+    """A running server on 127.0.0.1; see the module docstring for the API.
 
-    def __init__(self) -> None:
+    `host` binds another address instead (the container tests use "0.0.0.0" so
+    that containers on a bridge network reach it through the host's gateway).
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self._state = _State()
-        self._server = _Server(self._state)
+        self._server = _Server(self._state, host)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -136,9 +136,13 @@ class RecordedRequest:
 
 
 class SlackStub:
-    """The stand-in server; see the module docstring for its API."""
+    """The stand-in server; see the module docstring for its API.
 
-    def __init__(self) -> None:
+    `host` binds another address than 127.0.0.1 (the container tests use "0.0.0.0");
+    `port` is the port it listens on.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self._requests: list[RecordedRequest] = []
         self.delivered: list[tuple[str, str, dict[str, Any]]] = []
         self.valid_tokens: set[str] | None = None
@@ -147,12 +151,12 @@ class SlackStub:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ts = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = ThreadingHTTPServer((host, 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
-        port = self._server.server_address[1]
+        self.port = port = self._server.server_address[1]
         self.base_url = f"http://127.0.0.1:{port}/api/"
         self.webhook_url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
 
