@@ -47,8 +47,10 @@ command -v iptables >/dev/null || missing+=(iptables)
 if ((${#missing[@]})); then
     step "installing ${missing[*]} with apt-get"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq </dev/null >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+    # Wait for another apt/dpkg run (a parallel job) instead of failing at once.
+    apt=(apt-get -qq -o DPkg::Lock::Timeout=600)
+    "${apt[@]}" update </dev/null >/dev/null
+    "${apt[@]}" install -y --no-install-recommends "${missing[@]}" </dev/null >/dev/null
     done_step
 fi
 
