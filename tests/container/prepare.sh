@@ -121,7 +121,7 @@ ensure_bookworm() {
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' \
         --change "LABEL watcher.standin=$key" \
-        - "$bookworm" >/dev/null
+        --quiet - "$bookworm" >/dev/null
     rm -rf "$rootfs"
     done_step
 }
@@ -136,17 +136,20 @@ postgres_image=docker.io/library/postgres:15
 if ! base_ready "$postgres_image" && ! try_pull "$postgres_image"; then
     ensure_bookworm
     step "building the postgres:15 stand-in (Debian postgresql-15)"
+    old_id="$(podman image inspect --format '{{.Id}}' "$postgres_image" 2>/dev/null || true)"
     podman build --quiet --format docker --network=host --build-arg "BASE=$bookworm" \
         --label "watcher.standin=$key" -f "$here/standins/postgres.Containerfile" \
         -t "$postgres_image" "$here/standins" >/dev/null
+    [[ -z "$old_id" ]] || podman rmi "$old_id" >/dev/null 2>&1 || true
     done_step
 fi
 
-# Stand-ins of older recipes: untag and drop them (a real image is never touched).
+# Bases of older recipes: untag them (an image still used by another tag or by a
+# container stays). Never `image prune` by label: images built on a stand-in
+# inherit its label, and the build cache of the watcher image would go too.
 podman images --format '{{.Repository}}:{{.Tag}}' \
     | grep '^localhost/watcher-standin/bookworm:' | grep -v ":$key\$" \
     | xargs -r podman rmi >/dev/null 2>&1 || true
-podman image prune -f --filter "label=watcher.standin" >/dev/null 2>&1 || true
 
 for name in "$python_image" "$postgres_image"; do
     label="$(label_of "$name")"
