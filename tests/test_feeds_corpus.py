@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.httpserver import LocalSite
+from tests.support.shared import SHARED, shared_path
 from watcher.ingest.decompress import TruncatedStream, decode_body
 from watcher.ingest.feeds import parse_feed
 from watcher.ingest.fetch import Fetcher, FetchSettings
 from watcher.model import FetchOutcome, FetchResult, ParsedFeed
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = SHARED / "corpora"
 FEEDPARSER = CORPORA / "feedparser"
 REAL = CORPORA / "real-feeds"
 HTTP_BASE = "http://127.0.0.1:8097/tests/"
@@ -29,8 +30,9 @@ _HEADER = re.compile(r"^Header:\s*([^:]+):\s*(.*?)\s*$", re.MULTILINE)
 
 
 def _require_corpora() -> None:
-    if not FEEDPARSER.is_dir() or not REAL.is_dir():
-        pytest.skip(f"corpora not found at {CORPORA} (the shared checkout is absent)")
+    """Skip without ../shared/corpora (fail when WATCHER_REQUIRE_CORPORA=1)."""
+    shared_path("corpora", "feedparser")
+    shared_path("corpora", "real-feeds")
 
 
 def _comment_text(raw: bytes) -> str:
@@ -106,7 +108,9 @@ def test_feedparser_corpus_never_crashes(subdir: str) -> None:
 def test_real_feeds_never_crash() -> None:
     """Every captured outlet feed parses to a value within 1 s (gzip sniffed as in fetching)."""
     _require_corpora()
-    for path in corpus_files(REAL):
+    files = corpus_files(REAL)
+    assert files
+    for path in files:
         body = decode_body(path.read_bytes(), "", 15 * 1024 * 1024)
         start = time.monotonic()
         result = parse_feed(body, url="https://outlet.example/feed", headers={})
