@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from tests.rules_helpers import make_rule
+from tests.support.shared import shared_path
 from watcher.errors import DocumentError
 from watcher.rules import check_examples, compile_rules, evaluate, load_corpus, load_rules
 from watcher.rules.match import match
 from watcher.text.document import read_text_document
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 DEFAULT_IDS = {"pillar2-japan", "security-clearance", "export-waivers", "pillar2-expansion"}
 
 
@@ -128,18 +128,17 @@ def test_seeds_list_the_rules_they_must_match() -> None:
 
 def test_seeds_keep_the_original_text() -> None:
     """The seeds' text is the user's original input, unchanged after the front matter."""
-    if not (SHARED / "seeds").is_dir():
-        pytest.skip(f"{SHARED / 'seeds'} is absent: cannot compare with the original seeds")
-    for original in sorted((SHARED / "seeds").glob("*.txt")):
+    originals = sorted(shared_path("seeds").glob("*.txt"))
+    assert originals
+    assert {p.name for p in originals} <= {p.name for p in (ROOT / "seeds").glob("*.txt")}
+    for original in originals:
         ours = read_text_document(ROOT / "seeds" / original.name)
         assert ours.text == original.read_text(encoding="utf-8").strip("\n")
 
 
 def test_default_rules_on_the_dev_corpus() -> None:
     """On ../shared/eval/dev every default rule has precision and recall >= 0.9."""
-    dev = SHARED / "eval" / "dev"
-    if not (dev / "labels.json").is_file():
-        pytest.skip(f"{dev} is absent: the labelled dev corpus lives outside the repository")
+    dev = shared_path("eval", "dev", "labels.json").parent
     scores = evaluate(compile_rules(load_rules(ROOT / "rules")), load_corpus(dev))
     assert {s.rule_id for s in scores} == DEFAULT_IDS
     for s in scores:
