@@ -69,10 +69,14 @@ _PIECE = re.compile(rf"(?:{NOSPACE}|{_LATIN})+")
 _Occ = tuple[str, int, int, int, int]
 
 
+# Japanese loan-word variants: no long-vowel mark, small katakana as large.
+_KANA = str.maketrans("ァィゥェォッャュョヮヵヶ", "アイウエオツヤユヨワカカ", "ー")
+
+
 def normalise(text: str) -> str:
-    """`text` folded for matching: NFKC, case folding, no-space scripts rejoined."""
+    """`text` folded for matching: NFKC, case folding, kana variants, no-space runs rejoined."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    return _JOINED.sub("", folded)
+    return _JOINED.sub("", folded.translate(_KANA))
 
 
 def term_regex(term: Term) -> re.Pattern[str]:

@@ -109,10 +109,15 @@ _WORDS += [
     "japanese",
     "x_y",
     "ｶﾞｲ",
+    "セキュリティー",
+    "ｾｷｭﾘﾃｨ",
+    "ウイルス",
+    "ー",
 ]
 _SEPS = [" ", "", "\n", "-", "\u2014", "・", "、", ". ", "_", "\u3000"]
 _TERMS = ["AUKUS", '"pillar II"', '"pillar 2"', "第2の柱", "日本", "japan*", "ああ", "F35"]
 _TERMS += ['"セキュリティ・クリアランス"', '"new new"', '"2 の"', '"aukus の"', "ガイ"]
+_TERMS += ["セキュリティー", "ウィルス", "オカス"]
 
 
 def _query(rng: random.Random, depth: int = 0) -> str:
