@@ -8,6 +8,7 @@ rule's syntax tree on those occurrences and their word positions.
 
 Semantics:
 - unscoped terms search the title and the text; `title:` only the title;
+  `lead:` the title and the text's first paragraphs (`watcher.rules.lead`);
 - `a NEAR/n b`: an occurrence of `a` and an occurrence of `b` that does not
   overlap it (`abc* NEAR/1 abcd*` needs two words), in the same field, with
   at most `n` word positions from the end of the earlier one to the start of
@@ -54,6 +55,7 @@ from watcher.rules.ast import (
 from watcher.rules.evidence import Occ as _Occ
 from watcher.rules.evidence import clause_text, score_of, snippet, term_matches
 from watcher.rules.fields import PreparedField
+from watcher.rules.lead import lead_words, uses_lead
 from watcher.rules.load import Rule
 from watcher.textnorm import is_nospace_char, is_word_char
 
@@ -135,6 +137,7 @@ class Matcher:
             for r in self.rules
         )
         self._always = [i for i, c in enumerate(self._compiled) if c.always]
+        self.uses_lead = any(uses_lead(r.node) for r in self.rules)
         for i, c in enumerate(self._compiled):
             for pid in c.pids:
                 self._by_pid.setdefault(pid, []).append(i)
@@ -234,6 +237,7 @@ class _Ctx:
     found: dict[int, list[_Raw]]
     pids: dict[_Key, int]
     host: str | None  # None: "any source" (used to find rules that need no term)
+    lead_end: int = 0  # text occurrences ending before this word position are in the lead
 
 
 _Result = tuple[bool, list[_Occ]]
@@ -245,9 +249,11 @@ def _evaluate(
     pids: dict[_Key, int],
     fields: tuple[str, ...],
     host: str | None,
+    *,
+    lead_end: int = 0,
 ) -> _Result:
     """Evaluate `node`: (matched, evidence). `host=None` means "any source"."""
-    return _eval(node, _Ctx(found, pids, host), fields)
+    return _eval(node, _Ctx(found, pids, host, lead_end), fields)
 
 
 def _eval(node: Node, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
@@ -256,7 +262,11 @@ def _eval(node: Node, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
 
 def _eval_term(node: Term, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
     raws = ctx.found.get(ctx.pids[_key(node)], [])
-    occs = [(*r, node.text) for r in raws if r[0] in fields]
+    if "lead" in fields:  # the title, and the text up to the lead's end
+        end = ctx.lead_end
+        occs = [(*r, node.text) for r in raws if r[0] == "title" or r[4] < end]
+    else:
+        occs = [(*r, node.text) for r in raws if r[0] in fields]
     return bool(occs), occs
 
 
@@ -350,15 +360,19 @@ def match(matcher: Matcher, doc: Document) -> list[Hit]:
     present = set(found)
     host = _host(doc)
     hits: list[Hit] = []
-    for compiled in matcher.candidates(present):
-        matched, evidence = _evaluate(compiled.rule.node, found, matcher._pids, ALL_FIELDS, host)
+    candidates = matcher.candidates(present)
+    lead_end = lead_words(doc.text) if candidates and matcher.uses_lead else 0
+    for compiled in candidates:
+        matched, evidence = _evaluate(
+            compiled.rule.node, found, matcher._pids, ALL_FIELDS, host, lead_end=lead_end
+        )
         if not matched:
             continue
         matches = term_matches(evidence, fields)
         fired = tuple(
             clause_text(compiled.rule.query, c)
             for c in compiled.clauses
-            if _evaluate(c, found, matcher._pids, ALL_FIELDS, host)[0]
+            if _evaluate(c, found, matcher._pids, ALL_FIELDS, host, lead_end=lead_end)[0]
         )
         hits.append(
             Hit(
