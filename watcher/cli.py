@@ -132,26 +132,23 @@ def rules() -> None:
 @config_option
 @rules_option
 def rules_check(config_path: Path | None, rules_dir: Path | None) -> None:
-    """Validate every rule file; print `file:line:col: message` lines on error.
+    """Validate every rule file and term set; print `file:line:col: message` lines.
+
+    Errors (invalid files, unknown `@sets`) exit 1; a term set that no rule
+    uses is reported as a warning.
 
     \b
     Example:
       watcher rules check --rules rules/
     """
-    from watcher.rules.load import load_rules
+    from watcher.rules.checks import check_rules_dir
 
     try:
         config = get_config(config_path, rules_dir)
     except ConfigError as exc:
         _fail(str(exc))
         return
-    try:
-        loaded = load_rules(config.rules_dir)
-    except RuleError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem))
-        sys.exit(1)
-    click.echo(f"{len(loaded)} rules OK in {config.rules_dir}")
+    sys.exit(check_rules_dir(config.rules_dir, click.echo))
 
 
 @rules.command("test")
