@@ -154,21 +154,24 @@ def rules_check(config_path: Path | None, rules_dir: Path | None) -> None:
 @rules.command("test")
 @click.option(
     "--corpus",
+    multiple=True,
     type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="A labelled corpus: DIR/docs/ID.txt and DIR/labels.json.",
+    help="A labelled corpus: DIR/docs/ID.txt and DIR/labels.json (repeat to pool several).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @config_option
 @rules_option
 @handle_errors
 def rules_test(
-    corpus: Path | None, as_json: bool, config_path: Path | None, rules_dir: Path | None
+    corpus: tuple[Path, ...], as_json: bool, config_path: Path | None, rules_dir: Path | None
 ) -> None:
     """Check every rule's examples and counter-examples; score it on a corpus.
 
+    Scores are given per rule, summed over rules (micro) and per language.
+
     \b
     Example:
-      watcher rules test --corpus ../shared/eval/dev
+      watcher rules test --corpus ../shared/eval/dev --corpus ../shared/eval/dev2
     """
     from watcher.rulestest import run_rules_test
 
