@@ -179,6 +179,71 @@ def rules_test(
     sys.exit(run_rules_test(config.rules_dir, corpus, as_json=as_json))
 
 
+@rules.command("why")
+@click.argument("rule_id", metavar="RULE")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input, per line.")
+@config_option
+@rules_option
+@handle_errors
+def rules_why(
+    rule_id: str,
+    inputs: tuple[str, ...],
+    as_json: bool,
+    config_path: Path | None,
+    rules_dir: Path | None,
+) -> None:
+    """Why RULE did or did not match each document: every clause's verdict,
+    the terms found and the near misses (other spellings, other scripts,
+    terms outside a NEAR window, too few for ATLEAST, outside title:/lead:).
+
+    \b
+    Example:
+      watcher rules why pillar2-japan article.txt https://example.org/news --json
+    """
+    from watcher.explain import read_input
+    from watcher.rules.tune import run_why
+
+    config = get_config(config_path, rules_dir)
+    read = functools.partial(read_input, config=config)
+    sys.exit(run_why(config.rules_dir, rule_id, inputs, read, as_json=as_json))
+
+
+@rules.command("suggest")
+@click.argument("rule_id", metavar="RULE")
+@click.option(
+    "--corpus",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A labelled corpus: DIR/docs/ID.txt and DIR/labels.json (repeat to pool several).",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=30, help="At most this many terms.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@config_option
+@rules_option
+@handle_errors
+def rules_suggest(  # noqa: PLR0917 - click passes every option as an argument
+    rule_id: str,
+    corpus: tuple[Path, ...],
+    limit: int,
+    as_json: bool,
+    config_path: Path | None,
+    rules_dir: Path | None,
+) -> None:
+    """Candidate terms for RULE: frequent in its missed positives of a labelled
+    corpus, rare in the negatives, with counts. Nothing is changed.
+
+    \b
+    Example:
+      watcher rules suggest pillar2-japan --corpus ../shared/eval/dev2
+    """
+    from watcher.rules.tune import run_suggest
+
+    config = get_config(config_path, rules_dir)
+    sys.exit(run_suggest(config.rules_dir, rule_id, corpus, as_json=as_json, limit=limit))
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input, per line.")

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import ahocorasick
 
-from watcher.model import Document, Hit
+from watcher.model import Document, Hit, TermMatch
 from watcher.rules.ast import (
     And,
     AtLeast,
@@ -59,7 +59,7 @@ from watcher.rules.lead import lead_words, uses_lead
 from watcher.rules.load import Rule
 from watcher.textnorm import is_nospace_char, is_word_char
 
-__all__ = ["Matcher", "compile_rules", "match", "score_of"]
+__all__ = ["DocumentView", "Matcher", "compile_rules", "count_separate", "match", "score_of"]
 
 ALL_FIELDS = ("title", "text")
 
@@ -307,12 +307,12 @@ def _eval_source(node: Source, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
 
 def _eval_atleast(node: AtLeast, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
     _, occs = _eval(node.child, ctx, fields)
-    if _count_separate(occs) >= node.count:
+    if count_separate(occs) >= node.count:
         return True, occs
     return False, []
 
 
-def _count_separate(occs: list[_Occ]) -> int:
+def count_separate(occs: list[_Occ]) -> int:
     """Occurrences that do not overlap (`Korea` inside `South Korea` counts once)."""
     count = 0
     last: tuple[str, int] = ("", -1)
@@ -387,3 +387,29 @@ def match(matcher: Matcher, doc: Document) -> list[Hit]:
         )
     hits.sort(key=lambda h: (-h.score, h.rule_id))
     return hits
+
+
+class DocumentView:
+    """One document prepared once, to evaluate any node of the matcher's rules
+    on it: what `watcher rules why` explains with. PURE."""
+
+    def __init__(self, matcher: Matcher, doc: Document) -> None:
+        self.matcher = matcher
+        self.doc = doc
+        self.fields = {"title": PreparedField(doc.title), "text": PreparedField(doc.text)}
+        self.found = matcher.occurrences(self.fields)
+        self.host = _host(doc)
+        self.lead_end = lead_words(doc.text)
+
+    def evaluate(self, node: Node, fields: tuple[str, ...] = ALL_FIELDS) -> _Result:
+        """(matched, occurrences) of `node`, a node of one of the matcher's rules.
+
+        An occurrence is `(field, skeleton start, skeleton end, first word,
+        last word, term as written)`."""
+        return _evaluate(
+            node, self.found, self.matcher._pids, fields, self.host, lead_end=self.lead_end
+        )
+
+    def term_matches(self, occs: Sequence[_Occ]) -> tuple[TermMatch, ...]:
+        """Occurrences as offsets into the document's original fields."""
+        return term_matches(occs, self.fields)
