@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from watcher.errors import DocumentError, Problem, RuleError
 from watcher.model import Document
@@ -121,11 +122,18 @@ def run_suggest(
     if not report.candidates:
         console.print("no candidate terms")
         return 0
-    console.print(
-        f"{'term':<24} {'lang':<4} {'missed':>6} {'times':>5} {'negatives':>9}  variant of"
-    )
+    table = Table(title=f"candidate terms for {rule.id}")
+    for col in ("term", "lang", "missed positives", "times", "negatives", "variant of"):
+        table.add_column(col)
     for c in report.candidates:
-        counts = f"{c.lang:<4} {c.missed:>6} {c.occurrences:>5} {c.negatives:>9}"
-        console.print(f"{escape(c.term):<24} {counts}  {escape(c.variant_of)}")
+        table.add_row(
+            escape(c.term),
+            c.lang,
+            str(c.missed),
+            str(c.occurrences),
+            str(c.negatives),
+            escape(c.variant_of),
+        )
+    console.print(table)
     console.print("candidates only: nothing is changed; add what an analyst would defend")
     return 0
