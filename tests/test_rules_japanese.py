@@ -69,9 +69,8 @@ def spellings(draw: st.DrawFn) -> tuple[str, str]:
     large_of = {v: k for k, v in SMALL_TO_LARGE.items() if k != "ヶ"}
     other: list[str] = []
     for i, ch in enumerate(word):
-        if ch in large_of and draw(st.booleans()):
-            ch = large_of[ch]
-        other.append(ch)
+        small = ch in large_of and draw(st.booleans())
+        other.append(large_of[ch] if small else ch)
         if draw(st.booleans()):
             other.append("ー")
         if 0 < i < len(word) - 1 and draw(st.integers(0, 9)) == 0:
