@@ -20,7 +20,7 @@ from __future__ import annotations
 from watcher.rules.ast import And, AtLeast, Near, Node, Not, Or, Scope
 from watcher.rules.fields import PreparedField
 
-__all__ = ["LEAD_MAX_WORDS", "LEAD_MIN_WORDS", "lead_cut", "lead_words", "uses_lead"]
+__all__ = ["LEAD_MAX_WORDS", "LEAD_MIN_WORDS", "Lead", "lead_cut", "lead_words", "uses_lead"]
 
 LEAD_MIN_WORDS = 60
 LEAD_MAX_WORDS = 120
@@ -48,6 +48,24 @@ def lead_words(text: str) -> int:
     """How many word positions of `text` are in its lead: an occurrence whose
     last word position is below this number is in the lead."""
     return min(PreparedField(text[: lead_cut(text)]).words, LEAD_MAX_WORDS)
+
+
+class Lead:
+    """The lead of one text, worked out the first time a `lead:` asks for it
+    (most documents never reach a rule that has one)."""
+
+    __slots__ = ("_end", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._end: int | None = None
+
+    @property
+    def end(self) -> int:
+        """`lead_words(text)`: occurrences ending before this word are in the lead."""
+        if self._end is None:
+            self._end = lead_words(self._text)
+        return self._end
 
 
 def uses_lead(node: Node) -> bool:

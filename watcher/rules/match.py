@@ -55,7 +55,7 @@ from watcher.rules.ast import (
 from watcher.rules.evidence import Occ as _Occ
 from watcher.rules.evidence import clause_text, score_of, snippet, term_matches
 from watcher.rules.fields import PreparedField
-from watcher.rules.lead import lead_words, uses_lead
+from watcher.rules.lead import Lead, uses_lead
 from watcher.rules.load import Rule
 from watcher.textnorm import is_nospace_char, is_word_char
 
@@ -237,7 +237,7 @@ class _Ctx:
     found: dict[int, list[_Raw]]
     pids: dict[_Key, int]
     host: str | None  # None: "any source" (used to find rules that need no term)
-    lead_end: int = 0  # text occurrences ending before this word position are in the lead
+    lead: Lead | None = None  # where the text's lead ends (None: no text, no lead)
 
 
 _Result = tuple[bool, list[_Occ]]
@@ -250,10 +250,10 @@ def _evaluate(
     fields: tuple[str, ...],
     host: str | None,
     *,
-    lead_end: int = 0,
+    lead: Lead | None = None,
 ) -> _Result:
     """Evaluate `node`: (matched, evidence). `host=None` means "any source"."""
-    return _eval(node, _Ctx(found, pids, host, lead_end), fields)
+    return _eval(node, _Ctx(found, pids, host, lead), fields)
 
 
 def _eval(node: Node, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
@@ -263,7 +263,7 @@ def _eval(node: Node, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
 def _eval_term(node: Term, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
     raws = ctx.found.get(ctx.pids[_key(node)], [])
     if "lead" in fields:  # the title, and the text up to the lead's end
-        end = ctx.lead_end
+        end = ctx.lead.end if ctx.lead is not None else 0
         occs = [(*r, node.text) for r in raws if r[0] == "title" or r[4] < end]
     else:
         occs = [(*r, node.text) for r in raws if r[0] in fields]
@@ -361,10 +361,10 @@ def match(matcher: Matcher, doc: Document) -> list[Hit]:
     host = _host(doc)
     hits: list[Hit] = []
     candidates = matcher.candidates(present)
-    lead_end = lead_words(doc.text) if candidates and matcher.uses_lead else 0
+    lead = Lead(doc.text) if matcher.uses_lead else None  # computed only if a lead: is reached
     for compiled in candidates:
         matched, evidence = _evaluate(
-            compiled.rule.node, found, matcher._pids, ALL_FIELDS, host, lead_end=lead_end
+            compiled.rule.node, found, matcher._pids, ALL_FIELDS, host, lead=lead
         )
         if not matched:
             continue
@@ -372,7 +372,7 @@ def match(matcher: Matcher, doc: Document) -> list[Hit]:
         fired = tuple(
             clause_text(compiled.rule.query, c)
             for c in compiled.clauses
-            if _evaluate(c, found, matcher._pids, ALL_FIELDS, host, lead_end=lead_end)[0]
+            if _evaluate(c, found, matcher._pids, ALL_FIELDS, host, lead=lead)[0]
         )
         hits.append(
             Hit(
@@ -399,16 +399,14 @@ class DocumentView:
         self.fields = {"title": PreparedField(doc.title), "text": PreparedField(doc.text)}
         self.found = matcher.occurrences(self.fields)
         self.host = _host(doc)
-        self.lead_end = lead_words(doc.text)
+        self.lead = Lead(doc.text)
 
     def evaluate(self, node: Node, fields: tuple[str, ...] = ALL_FIELDS) -> _Result:
         """(matched, occurrences) of `node`, a node of one of the matcher's rules.
 
         An occurrence is `(field, skeleton start, skeleton end, first word,
         last word, term as written)`."""
-        return _evaluate(
-            node, self.found, self.matcher._pids, fields, self.host, lead_end=self.lead_end
-        )
+        return _evaluate(node, self.found, self.matcher._pids, fields, self.host, lead=self.lead)
 
     def term_matches(self, occs: Sequence[_Occ]) -> tuple[TermMatch, ...]:
         """Occurrences as offsets into the document's original fields."""
