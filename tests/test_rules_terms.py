@@ -169,3 +169,18 @@ def test_a_rules_dir_without_terms_still_loads(tmp_path: Path) -> None:
     rules, sets = load_rules_and_sets(tmp_path)
     assert [r.id for r in rules] == ["r"]
     assert sets == {}
+
+
+def test_match_json_gives_the_rule_version_with_its_sets(tmp_path: Path) -> None:
+    """`match --json` reports each hit's rule version, which changes with its sets."""
+    import json
+
+    rules = make_dir(tmp_path, "@aukus")
+    doc = tmp_path / "a.txt"
+    doc.write_text("日本とオーカス\n", encoding="utf-8")
+    args = ["match", "--json", "--rules", str(rules), str(doc)]
+    first = json.loads(CliRunner().invoke(main, args).output)["hits"][0]
+    (rules / "terms" / "aukus.yaml").write_text("terms: [オーカス, オークス]\n", encoding="utf-8")
+    second = json.loads(CliRunner().invoke(main, args).output)["hits"][0]
+    assert first["version"] == load_rules(make_dir(tmp_path / "x", "@aukus"))[0].version
+    assert second["version"] != first["version"]
