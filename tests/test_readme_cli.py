@@ -62,7 +62,10 @@ def parse_line(line: str) -> Synopsis:
         path.append(rest.pop(0))
     options: dict[str, bool] = {}
     placeholders: list[str] = []
-    for token in rest:
+    while rest:
+        token = rest.pop(0)
+        if token.startswith("--") and rest and _PLACEHOLDER.match(rest[0]):
+            token = f"{token} {rest.pop(0)}"  # a required option: `--corpus DIR`
         if token.startswith("[") or token.startswith("--"):
             name, *value = token.strip("[]").split()
             assert name.startswith("--"), (line, token)
