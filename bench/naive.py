@@ -72,7 +72,13 @@ _Occ = tuple[str, int, int, int, int]
 
 
 # Japanese loan-word variants: no long-vowel mark, small katakana as large.
-_KANA = str.maketrans("ァィゥェォッャュョヮヵヶ", "アイウエオツヤユヨワカカ", "ー")
+# Invisible characters (soft hyphen, zero-width, bidi controls, BOM) are dropped.
+_KANA = str.maketrans(
+    "ァィゥェォッャュョヮヵヶ",
+    "アイウエオツヤユヨワカカ",
+    "ー\u00ad\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff",
+)
 
 
 def normalise(text: str) -> str:

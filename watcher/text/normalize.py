@@ -10,7 +10,10 @@ way for both:
    words: the long-vowel mark `ー` is dropped (`セキュリティー` =
    `セキュリティ`, `コンピューター` = `コンピュータ`) and small katakana read
    as their large forms (`ウィルス` = `ウイルス`, `キャノン` = `キヤノン`,
-   `3ヶ国` = `3カ国`).
+   `3ヶ国` = `3カ国`). Characters that do not show but can split a word
+   are dropped: the soft hyphen, zero-width space, joiner and non-joiner,
+   the word joiner, byte-order marks and bidirectional controls, so
+   `AU\u200bKUS` and `Pil\u00adlar` match `AUKUS` and `pillar`.
 2. **Segmentation** into *word runs* and *no-space runs*:
    - a word run is a maximal run of letters and digits of scripts written
      with spaces (Latin, Greek, Cyrillic, Hangul, ...); `F35`, `pillar`, `2`;
@@ -79,6 +82,14 @@ _SMALL_KATAKANA = {
     "ァ": "ア", "ィ": "イ", "ゥ": "ウ", "ェ": "エ", "ォ": "オ", "ッ": "ツ", "ャ": "ヤ",
     "ュ": "ユ", "ョ": "ヨ", "ヮ": "ワ", "ヵ": "カ", "ヶ": "カ",  # ヶ in 3ヶ国 reads カ
 }  # fmt: skip
+# Invisible characters that a page or a hostile feed can put inside a word
+# (a soft hyphen from hyphenation, zero-width spaces and joiners, the word
+# joiner, invisible operators, byte-order marks, bidirectional marks,
+# embeddings, overrides and isolates): folded to nothing.
+INVISIBLE = (
+    "\u00ad\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
+)
 _TRANSLATE = str.maketrans(
     {
         **dict.fromkeys(_DASHES, "-"),
@@ -86,6 +97,7 @@ _TRANSLATE = str.maketrans(
         **dict.fromkeys(_DOUBLE_QUOTES, '"'),
         _LONG_VOWEL: None,
         **_SMALL_KATAKANA,
+        **dict.fromkeys(INVISIBLE),
     }
 )
 # Half-width voiced sound marks combine with the preceding kana under NFKC.
