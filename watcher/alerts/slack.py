@@ -106,6 +106,28 @@ class SlackBotSender:
             ts=ts if isinstance(ts, str) else None,
         )
 
+    def update(self, payload: SlackPayload, *, channel: str, ts: str) -> SendResult:
+        """Replace the message `ts` in `channel` (`chat.update`), e.g. to show a verdict.
+
+        Outcomes are those of `send` (429, 5xx and timeouts are RETRY), without
+        the text-only fallback: a message that was posted can be updated as is.
+        """
+        try:
+            response = self._client.chat_update(
+                channel=channel, ts=ts, text=payload.text, blocks=payload.blocks or None
+            )
+        except SlackApiError as exc:
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            return _failure(
+                channel, exc.response.status_code, data.get("error"), exc.response.headers
+            )
+        except Exception as exc:  # transport failures are values; bugs re-raised below
+            return _transport_failure(channel, exc)
+        reported = response.get("ts")
+        return SendResult(
+            DeliveryOutcome.SENT, channel=channel, ts=reported if isinstance(reported, str) else ts
+        )
+
 
 class SlackWebhookSender:
     """Posts to one incoming webhook: its channel is fixed, no threads, no `ts`.
