@@ -110,15 +110,17 @@ def record_click(session: Session, click: Click, *, now: datetime) -> Recorded:
     alert_id = _alert_for_token(session, click.token)
     if alert_id is None or verdict is None:
         return Recorded(alert_id)
+    analyst_id, analyst_name = click.analyst_id[:64], click.analyst_name[:200]
+    envelope_id = click.envelope_id[:100]
     values = {
         "alert_id": alert_id,
-        "analyst_id": click.analyst_id[:64],
-        "analyst_name": click.analyst_name[:200],
+        "analyst_id": analyst_id,
+        "analyst_name": analyst_name,
         "verdict": verdict.value,
         "judged_at": click.clicked_at,
         "first_judged_at": click.clicked_at,
         "recorded_at": now,
-        "envelope_id": click.envelope_id[:100],
+        "envelope_id": envelope_id,
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -133,13 +135,13 @@ def record_click(session: Session, click: Click, *, now: datetime) -> Recorded:
     if not created:
         row = session.scalars(
             select(JudgmentRow)
-            .where(JudgmentRow.alert_id == alert_id, JudgmentRow.analyst_id == values["analyst_id"])
+            .where(JudgmentRow.alert_id == alert_id, JudgmentRow.analyst_id == analyst_id)
             .with_for_update()
         ).one()
         if row.judged_at < click.clicked_at:  # a newer click: it wins, even if it says the same
             changed = row.verdict != verdict.value
             row.verdict, row.judged_at = verdict.value, click.clicked_at
-            row.analyst_name, row.envelope_id = values["analyst_name"], values["envelope_id"]
+            row.analyst_name, row.envelope_id = analyst_name, envelope_id
             row.recorded_at = now
             session.flush()
     if changed:
