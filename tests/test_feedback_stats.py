@@ -35,6 +35,7 @@ from watcher.rules.corpus import load_corpus
 from watcher.store.db import Database, open_database
 from watcher.store.judgments import not_relevant_streaks, rule_stats
 from watcher.store.models import AlertFeedbackRow, AlertRow, ArticleRow
+from watcher.store.retention import prune_articles
 
 R, N = FeedbackAction.RELEVANT, FeedbackAction.NOT_RELEVANT
 RULES = {
@@ -184,11 +185,20 @@ def test_judgments_export_as_a_corpus_rules_test_can_score(
     assert scores["clearance"]["excluded"] == ["article-3"]
 
 
-def test_export_skips_pruned_text_without_summary_and_feedback_lists(
+def test_judgments_outlive_retention_and_feedback_lists_them(
     db: Database, scenario: dict[int, str], tmp_path: Path, database_url: str
 ) -> None:
-    with db.session() as session:  # retention pruned article 1's text; no summary left
-        session.execute(update(ArticleRow).where(ArticleRow.id == 1).values(text=None, summary=""))
+    """Retention prunes article 1's text: its judgments, stats and listing stay; the export
+    leaves the textless article out and says so."""
+    with db.session() as session:
+        session.execute(
+            update(ArticleRow)
+            .where(ArticleRow.id == 1)
+            .values(first_seen_at=NOW - timedelta(days=200))
+        )
+    assert prune_articles(db, now=NOW, max_age=timedelta(days=90)) == 1
+    with db.session() as session:
+        assert rule_stats(session, since=None, now=NOW)[0].relevant == 2
     config = _config(tmp_path, database_url)
     out = _cli("feedback", "export", "--config", str(config), str(tmp_path / "c"))
     assert "2 judged articles written" in out
