@@ -391,3 +391,22 @@ def test_the_tokens_never_reach_the_logs(
     assert redact_secrets(line) == (
         "connect to wss://x/link/?ticket=[redacted]&app_id=A with [redacted] and [redacted]"
     )
+
+
+def test_the_app_token_is_read_checked_and_never_shown(tmp_path: Path) -> None:
+    """`SLACK_APP_TOKEN` turns feedback on only beside a bot token; a wrong kind is refused."""
+    from watcher.config import load_config
+    from watcher.errors import ConfigError
+
+    path = tmp_path / "w.toml"
+    path.write_text("", encoding="utf-8")
+    both = load_config(path, {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": f" {APP_TOKEN} "})
+    assert both.slack.app_token == APP_TOKEN
+    assert both.slack.interactive
+    assert APP_TOKEN not in repr(both)
+    assert not load_config(path, {"SLACK_APP_TOKEN": APP_TOKEN}).slack.interactive
+    assert not load_config(path, {"SLACK_BOT_TOKEN": BOT_TOKEN}).slack.interactive
+    assert load_config(path, {"SLACK_APP_TOKEN": "  "}).slack.app_token is None
+    with pytest.raises(ConfigError, match="xapp-") as refused:
+        load_config(path, {"SLACK_APP_TOKEN": BOT_TOKEN})
+    assert BOT_TOKEN not in str(refused.value)

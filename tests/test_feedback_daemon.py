@@ -22,6 +22,7 @@ from tests.test_daemon_helpers import (
     DaemonProcess,
     base_env,
     free_port,
+    http_get,
     rows,
     serve_pages,
     set_feed,
@@ -58,9 +59,8 @@ def test_the_daemon_hears_clicks_over_socket_mode_and_stops_within_10_s(
     rules_dir.mkdir()
     write_atomically(rules_dir / "aukus-japan.yaml", RULE_AUKUS_JAPAN)
     config = tmp_path / "watcher.toml"
-    write_config(
-        config, rules_dir, f"127.0.0.1:{free_port()}", [("Gazette", local_site.url("/feed.xml"))]
-    )
+    listen = f"127.0.0.1:{free_port()}"
+    write_config(config, rules_dir, listen, [("Gazette", local_site.url("/feed.xml"))])
     database_url = f"sqlite:///{tmp_path / 'watcher.db'}"
     env = base_env(database_url)
     env.update(SLACK_BOT_TOKEN=bot, SLACK_APP_TOKEN=app, WATCHER_SLACK_BASE_URL=slack_stub.base_url)
@@ -73,6 +73,9 @@ def test_the_daemon_hears_clicks_over_socket_mode_and_stops_within_10_s(
         daemon.wait_for("the socket", lambda: sm.open_connections == 1, timeout=30)
         daemon.wait_for("the alert", slack_stub.posts, timeout=30)
         (token,) = _tokens_in(slack_stub.posts()[0])
+        status, body = http_get(f"http://{listen}/healthz")
+        assert status == 200, body
+        assert json.loads(body)["feedback"] == "connected"
 
         first = sm.send(click_payload(token, FeedbackAction.NOT_RELEVANT))
         daemon.wait_for("the ack", lambda: sm.acked(first))

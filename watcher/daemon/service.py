@@ -193,6 +193,7 @@ class Daemon:
             "rules": len(self.app.rules.current().rules),
             "sources": len([s for s in self.app.config.sources if s.enabled]),
             "alerts": self.app.config.slack.mode,
+            "feedback": _socket_state(self.socket),
         }
         if database_error is None:
             # Informational: the sources with an ops alert raised. A failure here is left
@@ -353,6 +354,13 @@ class Daemon:
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)  # cancels whatever is still awaiting
         log.info("shutdown_done", seconds=round(time.monotonic() - started, 3))
+
+
+def _socket_state(socket: FeedbackSocket | None) -> str:
+    """`/healthz` detail: "off" (no app token), "connected", or "connecting" (informational)."""
+    if socket is None:
+        return "off"
+    return "connected" if socket.connected else "connecting"
 
 
 def _scheduler_event(event: Any) -> None:
