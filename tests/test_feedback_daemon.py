@@ -31,7 +31,7 @@ from tests.test_daemon_helpers import (
 )
 from watcher.model import FeedbackAction
 
-A1, _N1, _C1, A2, _B1 = list(ARTICLES)
+A1 = next(iter(ARTICLES))
 
 
 def _tokens_in(post: dict[str, object]) -> set[str]:
@@ -46,13 +46,12 @@ def _tokens_in(post: dict[str, object]) -> set[str]:
     }
 
 
-def test_the_daemon_hears_clicks_over_socket_mode_and_stops_within_10_s(
-    local_site: LocalSite, slack_stub: SlackStub, tmp_path: Path
-) -> None:
-    bot = "xoxb-" + secrets.token_hex(16)
-    app = "xapp-1-A000-" + secrets.token_hex(16)
-    slack_stub.valid_tokens = {bot, app}
-    sm = slack_stub.socket_mode
+def _start(
+    local_site: LocalSite, slack_stub: SlackStub, tmp_path: Path, **slack: str
+) -> tuple[DaemonProcess, str, str]:
+    """The daemon polling one feed with A1, alerting through the stand-in with `slack`
+    variables; (the process, its listen address, its database URL)."""
+    slack_stub.valid_tokens = set(slack.values())
     serve_pages(local_site)
     set_feed(local_site, "/feed.xml", [A1], "v1")
     rules_dir = tmp_path / "rules"
@@ -63,12 +62,23 @@ def test_the_daemon_hears_clicks_over_socket_mode_and_stops_within_10_s(
     write_config(config, rules_dir, listen, [("Gazette", local_site.url("/feed.xml"))])
     database_url = f"sqlite:///{tmp_path / 'watcher.db'}"
     env = base_env(database_url)
-    env.update(SLACK_BOT_TOKEN=bot, SLACK_APP_TOKEN=app, WATCHER_SLACK_BASE_URL=slack_stub.base_url)
+    env.update(slack, WATCHER_SLACK_BASE_URL=slack_stub.base_url)
+    return DaemonProcess(config, env, tmp_path), listen, database_url
+
+
+def test_the_daemon_hears_clicks_over_socket_mode_and_stops_within_10_s(
+    local_site: LocalSite, slack_stub: SlackStub, tmp_path: Path
+) -> None:
+    bot = "xoxb-" + secrets.token_hex(16)
+    app = "xapp-1-A000-" + secrets.token_hex(16)
+    daemon, listen, database_url = _start(
+        local_site, slack_stub, tmp_path, SLACK_BOT_TOKEN=bot, SLACK_APP_TOKEN=app
+    )
+    sm = slack_stub.socket_mode
 
     def judged() -> list[tuple[object, ...]]:
         return rows(database_url, "SELECT alert_id, analyst_id, verdict FROM judgments")
 
-    daemon = DaemonProcess(config, env, tmp_path)
     try:
         daemon.wait_for("the socket", lambda: sm.open_connections == 1, timeout=30)
         daemon.wait_for("the alert", slack_stub.posts, timeout=30)
@@ -110,19 +120,7 @@ def test_with_a_bot_token_only_alerts_carry_no_buttons_and_no_socket_opens(
     local_site: LocalSite, slack_stub: SlackStub, tmp_path: Path
 ) -> None:
     bot = "xoxb-" + secrets.token_hex(16)
-    slack_stub.valid_tokens = {bot}
-    serve_pages(local_site)
-    set_feed(local_site, "/feed.xml", [A1], "v1")
-    rules_dir = tmp_path / "rules"
-    rules_dir.mkdir()
-    write_atomically(rules_dir / "aukus-japan.yaml", RULE_AUKUS_JAPAN)
-    config = tmp_path / "watcher.toml"
-    write_config(
-        config, rules_dir, f"127.0.0.1:{free_port()}", [("Gazette", local_site.url("/feed.xml"))]
-    )
-    env = base_env(f"sqlite:///{tmp_path / 'watcher.db'}")
-    env.update(SLACK_BOT_TOKEN=bot, WATCHER_SLACK_BASE_URL=slack_stub.base_url)
-    daemon = DaemonProcess(config, env, tmp_path)
+    daemon, _listen, _url = _start(local_site, slack_stub, tmp_path, SLACK_BOT_TOKEN=bot)
     try:
         daemon.wait_for("the alert", slack_stub.posts, timeout=30)
         code, _seconds = daemon.stop(signal.SIGTERM)
