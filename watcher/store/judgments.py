@@ -50,10 +50,12 @@ __all__ = [
     "UpdateItem",
     "alert_token",
     "claim_update",
+    "feedback_for",
     "judged_articles",
     "judgment_counts",
     "list_judgments",
     "mark_update",
+    "mute_by_token",
     "mute_source",
     "muted_alert",
     "muted_sources",
@@ -63,6 +65,7 @@ __all__ = [
     "retry_update",
     "rule_stats",
     "unmute_source",
+    "update_attempts",
 ]
 
 TOKEN_BYTES = 12  # 16 URL-safe characters: unguessable, and short in the button's value
