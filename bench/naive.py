@@ -48,6 +48,7 @@ from watcher.rules.ast import (
     TermKind,
     terms_of,
 )
+from watcher.rules.lead import LEAD_MAX_WORDS, lead_cut
 from watcher.rules.load import Rule
 
 # Scripts written without spaces: Thai, Lao, Myanmar, Khmer, Japanese kana
@@ -70,10 +71,20 @@ _PIECE = re.compile(rf"(?:{NOSPACE}|{_LATIN})+")
 _Occ = tuple[str, int, int, int, int]
 
 
+# Japanese loan-word variants: no long-vowel mark, small katakana as large.
+# Invisible characters (soft hyphen, zero-width, bidi controls, BOM) are dropped.
+_KANA = str.maketrans(
+    "ァィゥェォッャュョヮヵヶ",
+    "アイウエオツヤユヨワカカ",
+    "ー\u00ad\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff",
+)
+
+
 def normalise(text: str) -> str:
-    """`text` folded for matching: NFKC, case folding, no-space scripts rejoined."""
+    """`text` folded for matching: NFKC, case folding, kana variants, no-space runs rejoined."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    return _JOINED.sub("", folded)
+    return _JOINED.sub("", folded.translate(_KANA))
 
 
 def term_regex(term: Term) -> re.Pattern[str]:
@@ -101,6 +112,19 @@ class _Doc:
         self.fields = {"title": normalise(doc.title), "text": normalise(doc.text)}
         self.host = (doc.source or urlsplit(doc.url).hostname or "").lower().strip(".")
         self._tokens: dict[str, tuple[list[int], list[tuple[int, bool]]]] = {}
+        self._raw_text = doc.text
+        self._lead_end: int | None = None
+
+    @property
+    def lead_end(self) -> int:
+        """Word positions of the text in its lead (the cut is watcher's definition)."""
+        if self._lead_end is None:
+            head = normalise(self._raw_text[: lead_cut(self._raw_text)])
+            words = sum(
+                (len(m.group()) + 1) // 2 if m.group(1) else 1 for m in _TOKEN.finditer(head)
+            )
+            self._lead_end = min(words, LEAD_MAX_WORDS)
+        return self._lead_end
 
     def word_at(self, field: str, offset: int) -> int:
         """Word position of the letter at `offset` of `field`."""
@@ -138,6 +162,8 @@ class NaiveMatcher:
 
     def _test(self, node: Node, doc: _Doc, fields: tuple[str, ...]) -> bool:  # noqa: PLR0911
         if isinstance(node, Term):
+            if "lead" in fields:
+                return bool(self._occurrences(node, doc, fields))
             regex = self._regex[node.text]
             return any(regex.search(doc.fields[f]) for f in fields)
         if isinstance(node, And):
@@ -147,7 +173,7 @@ class NaiveMatcher:
         if isinstance(node, Not):
             return not self._test(node.child, doc, fields)
         if isinstance(node, Scope):
-            return self._test(node.child, doc, (node.field,))
+            return self._test(node.child, doc, _scope(node.field))
         if isinstance(node, Source):
             return doc.host == node.host or doc.host.endswith("." + node.host)
         if isinstance(node, AtLeast):
@@ -159,6 +185,10 @@ class NaiveMatcher:
             regex = self._regex[node.text]
             found: list[_Occ] = []
             for f in fields:
+                if f == "lead":  # the text's occurrences up to the lead's end
+                    text_occs = self._occurrences(node, doc, ("text",))
+                    found.extend(o for o in text_occs if o[4] < doc.lead_end)
+                    continue
                 text = doc.fields[f]
                 m = regex.search(text)
                 while m:  # every occurrence, overlapping ones too (`ああ` twice in `あああ`)
@@ -169,7 +199,7 @@ class NaiveMatcher:
         if isinstance(node, Or):
             return [o for c in node.children for o in self._occurrences(c, doc, fields)]
         if isinstance(node, Scope):
-            return self._occurrences(node.child, doc, (node.field,))
+            return self._occurrences(node.child, doc, _scope(node.field))
         if isinstance(node, Near):
             left = self._occurrences(node.left, doc, fields)
             right = self._occurrences(node.right, doc, fields) if left else []
@@ -182,6 +212,11 @@ class NaiveMatcher:
                         used.update((a, b))
             return list(used)
         return []
+
+
+def _scope(field: str) -> tuple[str, ...]:
+    """The fields a scope searches: `lead:` is the title and the text's lead."""
+    return ("title", "lead") if field == "lead" else (field,)
 
 
 def _separate(occs: list[_Occ]) -> int:

@@ -25,7 +25,7 @@ from watcher.alerts.blocks import (
     build_thread_reply,
     payload_size,
 )
-from watcher.model import AlertMessage, Hit, TermMatch
+from watcher.model import AlertMessage, Feedback, Hit, TermMatch, Verdict
 from watcher.store.route_messages import OpsNotice
 
 GOLDEN = Path(__file__).parent / "golden" / "slack"
@@ -210,6 +210,16 @@ def _case_ops_unhealthy() -> SlackPayload:
     return build_ops_notice(notice, now=NOW)
 
 
+def _case_feedback_buttons() -> SlackPayload:
+    return build_alert(_msg(), rule_names=NAMES, now=NOW, feedback=Feedback("Qx3vT9kLm2PwZr8a"))
+
+
+def _case_feedback_judged() -> SlackPayload:
+    verdicts = ((Verdict.NOT_RELEVANT, "alice"), (Verdict.RELEVANT, "bob_<!here>"))
+    feedback = Feedback("Qx3vT9kLm2PwZr8a", verdicts)
+    return build_alert(_msg(), rule_names=NAMES, now=NOW, feedback=feedback)
+
+
 def _case_degraded() -> SlackPayload:
     return _case_several_rules().degraded()
 
@@ -246,6 +256,16 @@ CASES: dict[str, tuple[str, Callable[[], SlackPayload]]] = {
     "ops_unhealthy": (
         "A feed failed N polls in a row: the operator's notice, feed text escaped.",
         _case_ops_unhealthy,
+    ),
+    "alert_feedback_buttons": (
+        "With a Slack app (SLACK_APP_TOKEN): the alert ends with Relevant / Not relevant and a "
+        "confirmed Mute source button, each carrying the alert's opaque token.",
+        _case_feedback_buttons,
+    ),
+    "alert_feedback_judged": (
+        "After clicks (chat.update): the verdicts as a context line above the buttons, the "
+        "analysts' names escaped.",
+        _case_feedback_judged,
     ),
     "alert_degraded": (
         "The text-only form posted once after invalid_blocks/msg_too_long.",

@@ -109,10 +109,15 @@ _WORDS += [
     "japanese",
     "x_y",
     "ｶﾞｲ",
+    "セキュリティー",
+    "ｾｷｭﾘﾃｨ",
+    "ウイルス",
+    "ー",
 ]
 _SEPS = [" ", "", "\n", "-", "\u2014", "・", "、", ". ", "_", "\u3000"]
 _TERMS = ["AUKUS", '"pillar II"', '"pillar 2"', "第2の柱", "日本", "japan*", "ああ", "F35"]
 _TERMS += ['"セキュリティ・クリアランス"', '"new new"', '"2 の"', '"aukus の"', "ガイ"]
+_TERMS += ["セキュリティー", "ウィルス", "オカス"]
 
 
 def _query(rng: random.Random, depth: int = 0) -> str:
@@ -124,7 +129,7 @@ def _query(rng: random.Random, depth: int = 0) -> str:
     if r < 0.6:
         return f"({_query(rng, depth + 1)} AND NOT {_query(rng, depth + 1)})"
     if r < 0.7:
-        return f"title:{rng.choice(_TERMS)}"
+        return f"{rng.choice(['title', 'lead'])}:{rng.choice(_TERMS)}"
     if r < 0.85:
         return f"({_positional(rng)} NEAR/{rng.randint(0, 6)} {_positional(rng)})"
     return f"ATLEAST({rng.randint(1, 4)}, {_positional(rng)})"
@@ -143,7 +148,7 @@ def test_naive_agrees_with_watcher_on_random_rules_and_documents() -> None:
         rules = [make_rule(_query(rng), f"r{k}") for k in range(5)]
         matcher, naive = compile_rules(rules), NaiveMatcher(rules)
         for _ in range(4):
-            words = rng.randint(0, 25)
+            words = rng.randint(0, 25) if rng.random() < 0.8 else rng.randint(60, 200)
             text = "".join(rng.choice(_WORDS) + rng.choice(_SEPS) for _ in range(words))
             doc = Document(title=rng.choice(_WORDS), text=text, source="", url="")
             ours = {h.rule_id for h in match(matcher, doc)}

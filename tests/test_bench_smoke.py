@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -38,14 +39,22 @@ def test_matching_benchmark_runs_and_reports() -> None:
     """The matching benchmark measures both matchers and fills every row of its report."""
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     result = run(make_workload(rules=20, docs=6), runs=1, naive_docs=3, naive_runs=1)
-    assert result.watcher.docs == 6
-    assert result.naive.docs == 3
-    assert result.watcher.cpu_s >= 0
-    assert result.ratio > 0
+    assert (result.rules, result.docs) == (20, 6)
+    assert (result.watcher.docs, result.watcher_sample.docs, result.naive.docs) == (6, 3, 3)
+    assert (result.watcher.runs, result.naive.runs) == (1, 1)
+    # Real work was timed: every median is a positive, finite time, so the rates are too.
+    for timing in (result.watcher, result.watcher_sample, result.naive):
+        assert 0 < timing.cpu_s < 60, timing
+        assert 0 < timing.wall_s < 60, timing
+    assert math.isfinite(result.ratio)
+    assert result.ratio == result.watcher_sample.rate / result.naive.rate > 0
+    assert 0.0 <= result.agreement <= 1.0
     report = run_benchmark(quick=True)
     assert report.name == "matching"
-    assert report.verdict
-    assert report.rows
+    assert report.verdict.startswith(("PASS: ", "FAIL: ")), report.verdict
+    assert [r.metric for r in report.rows][:2] == ["rules / articles", "mean article length"]
+    assert len(report.rows) == 9
+    assert all(r.value for r in report.rows), report.rows
     if affinity is not None:
         assert os.sched_getaffinity(0) == affinity  # pinning is undone
 

@@ -66,9 +66,12 @@ def test_ci_run_is_strict_executable_bash() -> None:
     subprocess.run(["bash", "-n", str(script)], check=True, timeout=10)
 
 
-def _run_ci(tmp_path: Path, make_status: int) -> tuple[int, list[str], Path]:
-    """.ci/run in a copy of the repository with PostgreSQL present and a `make` that
-    records its arguments and exits `make_status`: (exit code, make calls, repo)."""
+def _run_ci_script(tmp_path: Path, make_body: str) -> tuple[Path, Path, int, str]:
+    """.ci/run copied into tmp_path/repo with PostgreSQL, apt-get and make faked.
+
+    Returns (repo, calls file, exit status, stderr). The caller's
+    WATCHER_REQUIRE_CORPORA is dropped, so only the script can set it.
+    """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     repo = tmp_path / "repo"
@@ -81,31 +84,56 @@ def _run_ci(tmp_path: Path, make_status: int) -> tuple[int, list[str], Path]:
         _fake_tool(pg_bin, name, "exit 0")
     _fake_tool(bin_dir, "pg_config", f'echo "{pg_bin}"')
     _fake_tool(bin_dir, "apt-get", f'echo "apt-get $*" >> "{calls}"')
-    _fake_tool(bin_dir, "make", f'echo "make $* in $(pwd)" >> "{calls}"; exit {make_status}')
+    _fake_tool(bin_dir, "make", make_body.replace("CALLS", str(calls)))
+    env = {k: v for k, v in os.environ.items() if k != "WATCHER_REQUIRE_CORPORA"}
     result = subprocess.run(
         ["bash", str(repo / ".ci" / "run")],
-        env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "CI": "true"},
+        env={**env, "PATH": f"{bin_dir}:/usr/bin:/bin", "CI": "true"},
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         check=False,
         timeout=30,
     )
-    return result.returncode, calls.read_text().splitlines(), repo
+    return repo, calls, result.returncode, result.stderr
 
 
 def test_ci_run_calls_make_test_and_returns_its_status(tmp_path: Path) -> None:
     """With PostgreSQL present, .ci/run skips apt-get and exits with `make test`'s status."""
-    code, calls, repo = _run_ci(tmp_path, 7)
-    assert code == 7
-    assert calls == [f"make test in {repo}"]
+    repo, calls, code, stderr = _run_ci_script(
+        tmp_path, 'echo "make $* in $(pwd)" >> "CALLS"; exit 7'
+    )
+    assert code == 7, stderr
+    assert calls.read_text().splitlines() == [f"make test in {repo}"]
 
 
 def test_ci_run_runs_the_long_suite_then_the_container_tests(tmp_path: Path) -> None:
     """When `make test` passes, .ci/run runs `make test-long`, then `make test-container`."""
-    code, calls, repo = _run_ci(tmp_path, 0)
-    assert code == 0
-    assert calls == [f"make {t} in {repo}" for t in ("test", "test-long", "test-container")]
+    repo, calls, code, stderr = _run_ci_script(
+        tmp_path, 'echo "make $* in $(pwd)" >> "CALLS"; exit 0'
+    )
+    assert code == 0, stderr
+    assert calls.read_text().splitlines() == [
+        f"make {target} in {repo}" for target in ("test", "test-long", "test-container")
+    ]
+
+
+@pytest.mark.parametrize(("shared", "required"), [(True, "1"), (False, "")])
+def test_ci_run_requires_the_corpora_exactly_when_they_are_beside_the_clone(
+    tmp_path: Path, shared: bool, required: str
+) -> None:
+    """.ci/run sets WATCHER_REQUIRE_CORPORA=1 for both suites iff ../shared is beside the clone."""
+    if shared:
+        (tmp_path / "shared").mkdir()
+    _repo, calls, code, stderr = _run_ci_script(
+        tmp_path, 'echo "make $* [${WATCHER_REQUIRE_CORPORA:-}]" >> "CALLS"'
+    )
+    assert code == 0, stderr
+    assert calls.read_text().splitlines() == [
+        f"make test [{required}]",
+        f"make test-long [{required}]",
+        f"make test-container [{required}]",
+    ]
 
 
 def test_ci_run_names_no_package_hosts() -> None:

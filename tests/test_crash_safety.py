@@ -218,6 +218,7 @@ def _campaign(
             finally:
                 daemon.kill()
             c.after_kill(kind, observed)
+        assert len(c.kills) == kills == len(plan)
         store.remove_slowdown()
         _final_run(c)
     finally:
@@ -259,8 +260,11 @@ def _final_run(c: Campaign) -> None:
     assert set(shown) == alerts, set(shown) ^ alerts
     assert store.integrity_problems() == []
     print(f"kills: {c.kills}; posted in flight: {dict(c.in_flight_kills)}; runs: {c.runs}")
+    # Every campaign of five kills or more plans each kind at least once, and each
+    # kind's kill point must really have been reached at least once.
+    assert {kind for kind, _observed in c.kills} == set(KINDS), c.kills
     seen = Counter(kind for kind, observed in c.kills if observed)
-    assert all(seen[kind] for kind in KINDS if kind in {k for k, _ in c.kills}), c.kills
+    assert [kind for kind in KINDS if not seen[kind]] == [], c.kills
 
 
 def test_kill_9_at_every_stage_loses_nothing_short(

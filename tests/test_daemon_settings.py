@@ -81,3 +81,16 @@ def test_stamps_change_when_files_change(tmp_path: Path) -> None:
     os.utime(rule, ns=(1, 1))
     assert file_stamp(rule) != before
     assert file_stamp(None) == ()
+
+
+def test_stamp_changes_when_a_term_set_changes(tmp_path: Path) -> None:
+    """Editing or adding a term set in terms/ changes the rules stamp, so rules reload."""
+    (tmp_path / "a.yaml").write_text("id: a\n", encoding="utf-8")
+    (tmp_path / "terms").mkdir()
+    term_set = tmp_path / "terms" / "aukus.yaml"
+    term_set.write_text("terms: [AUKUS]\n", encoding="utf-8")
+    first = rules_stamp(tmp_path)
+    term_set.write_text("terms: [AUKUS, オーカス]\n", encoding="utf-8")
+    second = rules_stamp(tmp_path)
+    (tmp_path / "terms" / "japan.yaml").write_text("terms: [Japan]\n", encoding="utf-8")
+    assert len({first, second, rules_stamp(tmp_path)}) == 3

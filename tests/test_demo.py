@@ -24,7 +24,12 @@ def test_demo_alerts_on_the_seeds_and_not_on_the_decoys() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert out.count("/news/000_4ab6b9de58fe588c.html") >= 1
-    assert out.count("/news/004_a1e05389a7b9a669.html") >= 1
+    seeds = sorted(p.stem for p in (ROOT / "seeds").glob("*.txt"))
+    assert seeds == ["000_4ab6b9de58fe588c", "004_a1e05389a7b9a669"]
+    for seed in seeds:  # each seed's link appears in exactly one alert, once
+        assert out.count(f"/news/{seed}.html") == 1, (seed, out)
+    assert out.count("\nRules: ") == len(seeds), out  # one alert block per seed, no others
     assert "/news/decoy-" not in out
+    assert "articles new    5" in out  # the two seeds and three decoys were all read
+    assert "alerts created  2" in out
     assert "alerts sent     2" in out

@@ -59,6 +59,7 @@ def test_pacing_holds_in_real_time(db: Database, slack_stub: SlackStub) -> None:
     sender = Recorder(bot(slack_stub), time.monotonic)
     report = Dispatcher(db, sender, lambda: NAMES, pace=0.2).run()
     assert report.sent == 3
+    assert len(sender.calls) == 3
     assert all(gap >= 0.19 for gap in gaps([t for _c, t, _ in sender.calls]))
 
 

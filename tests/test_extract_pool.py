@@ -86,6 +86,7 @@ def test_async_extract() -> None:
     with ExtractorPool(PoolSettings(workers=2)) as pool:
         results = asyncio.run(run(pool))
         again = asyncio.run(run(pool))  # a second event loop may use the same pool
+    assert len(results) == len(again) == 6
     assert all(ok(r) for r in results + again)
 
 
@@ -119,6 +120,7 @@ def test_stuck_worker_is_killed_and_later_pages_run() -> None:
     assert stuck.status is ExtractionStatus.FAILED
     assert stuck.reason
     assert "deadline" in stuck.reason
+    assert len(rest) == 5
     assert all(ok(r) for r in rest)
 
 
@@ -137,6 +139,7 @@ def test_stuck_worker_async() -> None:
     assert stuck.status is ExtractionStatus.FAILED
     assert stuck.reason
     assert "deadline" in stuck.reason
+    assert len(rest) == 4
     assert all(ok(r) for r in rest)
 
 
@@ -153,6 +156,7 @@ def test_dead_worker_is_replaced() -> None:
     crashed = results.pop(1)
     assert crashed.status is ExtractionStatus.FAILED
     assert crashed.reason == "worker crashed"
+    assert len(results) == 5
     assert all(ok(r) for r in results)
 
 

@@ -307,7 +307,8 @@ def test_billion_laughs_stays_bounded() -> None:
     start = time.monotonic()
     result = parse(body)
     assert time.monotonic() - start < 2.0
-    assert all(len(e.title) < 100 for e in result.entries)
+    [entry] = result.entries  # the item is kept, its title not expanded
+    assert len(entry.title) < 100, entry.title[:200]
 
 
 def test_entity_amplification_stays_bounded() -> None:
@@ -318,6 +319,7 @@ def test_entity_amplification_stays_bounded() -> None:
     start = time.monotonic()
     result = parse(body)
     assert time.monotonic() - start < 5.0
+    assert len(result.entries) == 2000
     assert all(len(e.summary) < 1000 for e in result.entries)
 
 
@@ -325,8 +327,8 @@ def test_external_entity_is_not_read() -> None:
     """An external entity pointing at a local file is never resolved."""
     prolog = '<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
     body = rss(item("&xxe;", guid="g"), prolog=prolog).replace(b"&amp;xxe;", b"&xxe;")
-    result = parse(body)
-    assert all("root:" not in e.title + e.summary for e in result.entries)
+    [entry] = parse(body).entries  # the item is kept, the entity not resolved
+    assert "root:" not in entry.title + entry.summary
 
 
 def test_dtd_stripping_keeps_doctype_name() -> None:

@@ -11,17 +11,19 @@ import asyncio
 import contextlib
 import re
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 
 from tests.support.httpserver import LocalSite
+from tests.support.shared import SHARED, shared_path
 from watcher.ingest.decompress import TruncatedStream, decode_body
 from watcher.ingest.feeds import parse_feed
 from watcher.ingest.fetch import Fetcher, FetchSettings
 from watcher.model import FetchOutcome, FetchResult, ParsedFeed
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = SHARED / "corpora"
 FEEDPARSER = CORPORA / "feedparser"
 REAL = CORPORA / "real-feeds"
 HTTP_BASE = "http://127.0.0.1:8097/tests/"
@@ -29,8 +31,9 @@ _HEADER = re.compile(r"^Header:\s*([^:]+):\s*(.*?)\s*$", re.MULTILINE)
 
 
 def _require_corpora() -> None:
-    if not FEEDPARSER.is_dir() or not REAL.is_dir():
-        pytest.skip(f"corpora not found at {CORPORA} (the shared checkout is absent)")
+    """Skip without ../shared/corpora (fail when WATCHER_REQUIRE_CORPORA=1)."""
+    shared_path("corpora", "feedparser")
+    shared_path("corpora", "real-feeds")
 
 
 def _comment_text(raw: bytes) -> str:
@@ -106,7 +109,9 @@ def test_feedparser_corpus_never_crashes(subdir: str) -> None:
 def test_real_feeds_never_crash() -> None:
     """Every captured outlet feed parses to a value within 1 s (gzip sniffed as in fetching)."""
     _require_corpora()
-    for path in corpus_files(REAL):
+    files = corpus_files(REAL)
+    assert files
+    for path in files:
         body = decode_body(path.read_bytes(), "", 15 * 1024 * 1024)
         start = time.monotonic()
         result = parse_feed(body, url="https://outlet.example/feed", headers={})
@@ -145,6 +150,7 @@ def test_real_feed_item_counts(name: str, count: int) -> None:
 def test_feeds_without_guids_are_keyed_by_link() -> None:
     """Items with no GUID and localized dates get link keys and no publication date."""
     result = _real("uolNoticias.rss")
+    assert len(result.entries) == 15
     assert all(e.guid is None and e.key == e.url for e in result.entries)
     assert all(e.published is None for e in result.entries)
 
@@ -206,15 +212,22 @@ def test_compressed_bodies_through_fetch_and_parse(
         assert result.title == title
 
 
-def test_truncated_gzip_body_is_a_fetch_error(local_site: LocalSite) -> None:
-    """A gzip body whose stream is cut short is a CONNECTION_ERROR, not a half document."""
+def test_gzip_body_with_a_bad_check_is_kept_raw_and_is_not_a_feed(local_site: LocalSite) -> None:
+    """A gzip body failing its CRC check is kept raw (as feedparser does): NOT_A_FEED, no entries.
+
+    (A gzip stream cut short is a fetch error instead; see test_fetch_decompress.)
+    """
     _require_corpora()
     raw = (FEEDPARSER / "compression" / "gzip-struct-error.gz").read_bytes()
+    with pytest.raises(zlib.error, match="incorrect data check"):
+        zlib.decompressobj(31).decompress(raw)  # the file is what its test needs
     local_site.add("/f", raw, headers={"Content-Encoding": "gzip"})
     fetched = _fetch(local_site.url("/f"))
-    assert fetched.outcome in (FetchOutcome.CONNECTION_ERROR, FetchOutcome.OK)
-    if fetched.ok:  # not gzip at all: kept raw for the parser, which copes
-        check_value(parse_feed(fetched.body, url=fetched.final_url, headers=fetched.headers))
+    assert fetched.outcome is FetchOutcome.OK
+    assert fetched.body == raw
+    result = parse_feed(fetched.body, url=fetched.final_url, headers=fetched.headers)
+    check_value(result)
+    assert (result.error, result.entries) == (FetchOutcome.NOT_A_FEED, ())
 
 
 def test_gzip_without_encoding_through_fetch_and_parse(local_site: LocalSite) -> None:

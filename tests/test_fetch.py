@@ -364,6 +364,7 @@ def test_per_host_limit(local_site: LocalSite) -> None:
 
     local_site.handler("/slow", slow)
     results = fetch_many([local_site.url("/slow")] * 6, replace(FAST, per_host=2))
+    assert len(results) == 6
     assert all(r.ok for r in results)
     assert state["max"] == 2
 

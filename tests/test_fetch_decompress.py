@@ -1,13 +1,17 @@
-"""Decoding response bodies under a cap: gzip bombs, gzip sent without Content-Encoding."""
+"""Decoding response bodies under a cap, directly and through the fetcher."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import zlib
 
 import pytest
 
+from tests.support.httpserver import LocalSite
 from watcher.ingest.decompress import BodyTooLarge, TruncatedStream, decode_body
+from watcher.ingest.fetch import Fetcher, FetchSettings
+from watcher.model import FetchOutcome, FetchResult
 
 TEXT = b"<rss><channel><title>gzip</title></channel></rss>" * 20
 
@@ -54,6 +58,20 @@ def test_truncated_gzip_is_reported() -> None:
     """A gzip stream cut short raises TruncatedStream instead of passing on half a document."""
     with pytest.raises(TruncatedStream):
         decode_body(gzip.compress(TEXT)[:-12], "gzip", cap=10_000)
+
+
+def test_truncated_gzip_body_is_a_fetch_error(local_site: LocalSite) -> None:
+    """Served cut short, a gzip body is a CONNECTION_ERROR with no body, not half a document."""
+    local_site.add("/cut", gzip.compress(TEXT)[:-12], headers={"Content-Encoding": "gzip"})
+
+    async def fetch() -> FetchResult:
+        async with Fetcher(FetchSettings(allow_private_addresses=True, retries=0)) as fetcher:
+            return await fetcher.fetch(local_site.url("/cut"))
+
+    fetched = asyncio.run(fetch())
+    assert fetched.outcome is FetchOutcome.CONNECTION_ERROR
+    assert fetched.error == "compressed body ends before its stream does"
+    assert fetched.body == b""
 
 
 def test_unknown_coding_is_left_alone() -> None:

@@ -20,13 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.shared import optional_shared_path, shared_path
 from watcher.extract.page import extract_page
 from watcher.ingest.feeds import parse_feed
 from watcher.ingest.listing import discover_links, parse_sitemap
 from watcher.model import Extraction, ExtractionStatus, ParsedFeed
 from watcher.text.urls import canonical_url, host_of
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 BASE = "http://news.example.org/section/feed.xml"
 LONG_LINK = b"http://news.example.org/" + b"a" * 2100
 RSS = (
@@ -88,15 +88,27 @@ DEEP = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthC
 
 
 @cache
-def corpus_feeds() -> tuple[bytes, ...]:
-    """Up to 200 small real feeds from ../shared/corpora (read, never copied)."""
+def _feeds_under(corpora: Path) -> tuple[bytes, ...]:
     found: list[bytes] = []
     for sub in ("real-feeds", "feedparser/wellformed", "feedparser/illformed"):
-        for path in sorted((CORPORA / sub).rglob("*")):
+        for path in sorted((corpora / sub).rglob("*")):
             suffix_ok = path.suffix in (".xml", ".rss", ".atom", ".rdf")
             if suffix_ok and path.is_file() and path.stat().st_size <= 64_000:
                 found.append(path.read_bytes())
     return tuple(found[:: max(1, len(found) // 200)])
+
+
+def corpus_feeds() -> tuple[bytes, ...]:
+    """Up to 200 small real feeds from ../shared/corpora (read, never copied); skips without."""
+    feeds = _feeds_under(shared_path("corpora"))
+    assert feeds, "../shared/corpora has no feeds to mutate"
+    return feeds
+
+
+def optional_corpus_feeds() -> tuple[bytes, ...]:
+    """The same real feeds, or none without ../shared/corpora (fails when it is required)."""
+    corpora = optional_shared_path("corpora")
+    return _feeds_under(corpora) if corpora is not None else ()
 
 
 @st.composite
@@ -199,8 +211,6 @@ def test_random_and_mutated_pages_never_raise(body: bytes, content_type: str) ->
 def test_mutated_real_feeds_never_raise(data: st.DataObject) -> None:
     """Real feeds from the shared corpora, mutated, parse to storable entries or an error."""
     feeds = corpus_feeds()
-    if not feeds:
-        pytest.skip(f"{CORPORA} is absent: no real feeds to mutate")
     check_feed(data.draw(mutated(feeds)), data.draw(CTYPES))
 
 
@@ -209,7 +219,7 @@ def test_mutated_real_feeds_never_raise(data: st.DataObject) -> None:
 @given(st.data())
 def test_feeds_deep(data: st.DataObject) -> None:
     """The feed property over many more examples, real feeds included."""
-    bodies = st.one_of(FEEDS, mutated(corpus_feeds() or (RSS,)))
+    bodies = st.one_of(FEEDS, mutated(optional_corpus_feeds() or (RSS,)))
     check_feed(data.draw(bodies), data.draw(CTYPES))
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from tests.pipeline_helpers import Harness, fast_fetch, make_config, rss_source, small_pool
 from tests.support.httpserver import LocalSite
+from tests.support.shared import SHARED, shared_path
 from watcher.extract.pool import ExtractorPool
 from watcher.ingest.decompress import BodyTooLarge, TruncatedStream, decode_body
 from watcher.ingest.feeds import parse_feed
@@ -32,7 +33,7 @@ from watcher.model import FetchOutcome, SourceSpec
 from watcher.pipeline.article import fetch_settings
 from watcher.store.models import FeedEntryRow, SourceRow
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = SHARED / "corpora"
 FEEDPARSER = CORPORA / "feedparser"
 REAL = CORPORA / "real-feeds"
 UPSTREAM_BASE = re.compile(r"^http://(?:127\.0\.0\.1|localhost):8097")
@@ -42,8 +43,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _require_corpora() -> None:
-    if not FEEDPARSER.is_dir() or not REAL.is_dir():
-        pytest.skip(f"corpora not found at {CORPORA} (the shared checkout is absent)")
+    """Skip without ../shared/corpora (fail when WATCHER_REQUIRE_CORPORA=1)."""
+    shared_path("corpora", "feedparser")
+    shared_path("corpora", "real-feeds")
 
 
 def _files(root: Path) -> list[Path]:

@@ -680,6 +680,7 @@ def test_japanese_encodings_give_identical_text_and_hits(
         ]
     with _harness(tmp_path, extractor, sources) as h:
         report = h.cycle()
+        assert len(report.sources) == len(sources)
         assert all(s.outcome is FetchOutcome.OK for s in report.sources), report.sources
         articles = h.articles()
         assert len(articles) == len(sources)

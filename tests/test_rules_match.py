@@ -93,6 +93,10 @@ CASES = [
     # NEAR in Japanese: two characters count as one word
     ("日本 NEAR/2 協力", "日本との協力", True),
     ("日本 NEAR/1 協力", "日本とさらなる協力", False),
+    # invisible characters inside a word (hostile or hyphenated text) do not hide it
+    ('"AUKUS Pillar II"', "AU\u200bKUS Pil\u00adlar\u2060 \u202eII\u202c talks", True),
+    ("secrets", "new se\u200ccr\u200dets law\ufeff", True),
+    ("日本 NEAR/2 協力", "日\u200b本との\u200e協力", True),
 ]
 
 

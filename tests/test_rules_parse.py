@@ -109,11 +109,15 @@ ERRORS = [
         "NEAR/2 needs terms, phrases or OR-groups of them, found '(b AND c)'",
     ),
     ("NOT a NEAR/2 b", 0, "NEAR/2 needs terms, phrases or OR-groups of them, found 'NOT a'"),
-    ("url:x", 0, "unknown field 'url:': expected title: or source:"),
+    ("url:x", 0, "unknown field 'url:': expected title:, lead: or source:"),
     ("source: x", 8, "expected a host name after 'source:' (e.g. source:reuters.com), found 'x'"),
     ("source:a_b", 7, "expected a host name after 'source:', found 'a_b'"),
-    ("title: x", 7, "expected a term, a phrase or '(' right after 'title:', found 'x'"),
-    ("title:NOT", 6, "expected a term, a phrase or '(' right after 'title:', found 'NOT'"),
+    ("title: x", 7, "expected a term, a phrase, a term set or '(' right after 'title:', found 'x'"),
+    (
+        "title:NOT",
+        6,
+        "expected a term, a phrase, a term set or '(' right after 'title:', found 'NOT'",
+    ),
     ("ATLEAST 2", 8, "expected '(' after ATLEAST, found '2'"),
     (
         "ATLEAST(x, a)",

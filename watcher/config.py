@@ -24,6 +24,7 @@ Environment variables read here (all documented in the README):
     SLACK_BOT_TOKEN                 Slack bot token (wins over the webhook)
     SLACK_WEBHOOK_URL               Slack incoming webhook
     WATCHER_SLACK_BASE_URL          slack-sdk's base_url (proxies, tests)
+    SLACK_APP_TOKEN                 Slack app-level token (Socket Mode: feedback buttons)
     WATCHER_POLL_TICK, WATCHER_DISPATCH_TICK, WATCHER_RELOAD_TICK,
     WATCHER_CYCLE_TIMEOUT, WATCHER_RETENTION_MAX_AGE, WATCHER_RETENTION_TICK,
     WATCHER_DATABASE_WAIT           the daemon's ticks and limits (`DaemonSettings`)
@@ -99,7 +100,7 @@ ENV_KEYS = frozenset(
         "WATCHER_SQLITE_BUSY_TIMEOUT_MS", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL",
         "WATCHER_SLACK_BASE_URL", "WATCHER_POLL_TICK", "WATCHER_DISPATCH_TICK",
         "WATCHER_RELOAD_TICK", "WATCHER_CYCLE_TIMEOUT", "WATCHER_RETENTION_MAX_AGE",
-        "WATCHER_RETENTION_TICK", "WATCHER_DATABASE_WAIT",
+        "WATCHER_RETENTION_TICK", "WATCHER_DATABASE_WAIT", "SLACK_APP_TOKEN",
     }
 )  # fmt: skip
 _TOP_KEYS = {"database", "fetch", "rules", "web", "alerts", "stories", "sources"}
@@ -173,11 +174,22 @@ def _build(data: dict[str, Any], path: Path | None, environ: Mapping[str, str]) 
             bot_token=environ.get("SLACK_BOT_TOKEN", "").strip() or None,
             webhook_url=environ.get("SLACK_WEBHOOK_URL", "").strip() or None,
             base_url=environ.get("WATCHER_SLACK_BASE_URL", "").strip() or None,
+            app_token=_app_token(environ),
         ),
         sqlite_busy_timeout_ms=_busy_timeout(environ),
         sources=_sources(data.get("sources", []), where),
         story_window=story_window,
     )
+
+
+def _app_token(environ: Mapping[str, str]) -> str | None:
+    """`SLACK_APP_TOKEN`: an app-level token (`xapp-…`); another kind is a configuration error."""
+    token = environ.get("SLACK_APP_TOKEN", "").strip()
+    if not token:
+        return None
+    if not token.startswith("xapp-"):  # the value itself is never echoed
+        raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+    return token
 
 
 def _busy_timeout(environ: Mapping[str, str]) -> int:

@@ -235,3 +235,59 @@ class OpsNotice:
     count: int
     since: datetime | None
     raised_at: datetime
+
+
+class FeedbackAction(enum.StrEnum):
+    """What an analyst's button click on an instant alert says (the buttons' `action_id`s)."""
+
+    RELEVANT = "feedback_relevant"
+    NOT_RELEVANT = "feedback_not_relevant"
+    MUTE_SOURCE = "mute_source"  # hold the alert's source's alerts for the digest
+
+
+class Verdict(enum.StrEnum):
+    """An analyst's judgment of one alert, as stored: the latest click wins."""
+
+    RELEVANT = "relevant"
+    NOT_RELEVANT = "not_relevant"
+
+
+@dataclass(frozen=True)
+class Click:
+    """One button click from Slack, as the Socket Mode envelope delivered it.
+
+    `token` is the button's `value`: the alert's opaque feedback token (never a
+    database id). `clicked_at` is Slack's `action_ts`: a redelivered envelope
+    carries the same one, which is how a redelivery is told from a new click.
+    """
+
+    action: FeedbackAction
+    token: str
+    analyst_id: str  # Slack user id, e.g. U0123ABC
+    analyst_name: str  # the Slack username shown as "@name"
+    clicked_at: datetime
+    envelope_id: str = ""
+    channel: str | None = None  # where the clicked message is
+    message_ts: str | None = None
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """The judgment this click records (None for `mute_source`)."""
+        if self.action is FeedbackAction.RELEVANT:
+            return Verdict.RELEVANT
+        if self.action is FeedbackAction.NOT_RELEVANT:
+            return Verdict.NOT_RELEVANT
+        return None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What an instant alert shows of the feedback loop: its buttons' token and the verdicts.
+
+    `verdicts` are (verdict, analyst name) in the order they were first given;
+    empty until someone clicks.
+    """
+
+    token: str
+    verdicts: tuple[tuple[Verdict, str], ...] = ()
+    mute_button: bool = True

@@ -92,6 +92,9 @@ class SlackConfig:
     bot_token: str | None = field(default=None, repr=False)
     webhook_url: str | None = field(default=None, repr=False)
     base_url: str | None = None  # slack-sdk's base_url, for proxies and tests
+    # An app-level token (`xapp-…`, scope `connections:write`): with a bot token it
+    # opens the Socket Mode connection that receives the analysts' button clicks.
+    app_token: str | None = field(default=None, repr=False)
 
     @property
     def mode(self) -> str:
@@ -101,6 +104,11 @@ class SlackConfig:
         if self.webhook_url:
             return "webhook"
         return "console"
+
+    @property
+    def interactive(self) -> bool:
+        """Alerts carry feedback buttons: a bot token (to update messages) and an app token."""
+        return bool(self.bot_token and self.app_token)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,17 @@ Addresses:
     `slack_stub.base_url`     "http://127.0.0.1:PORT/api/"  (Web API: POST /api/<method>)
     `slack_stub.webhook_url`  "http://127.0.0.1:PORT/services/T000/B000/stub-secret"
 
+Socket Mode (`slack_stub.socket_mode`, a `SocketModeStub`: an aiohttp server on its own
+port, as Slack's WebSocket host is not the Web API's):
+    apps.connections.open   with an `xapp-` bearer: `{"ok": true, "url": "ws://…/link/?ticket=…"}`
+                            (a bot token gets `not_allowed_token_type`)
+    the WebSocket           sends `hello` on connect; `send(payload)` delivers an envelope,
+                            `redeliver(id)` the same one again; unacknowledged envelopes are
+                            delivered again on the next connection, as Slack does; `rotate()`
+                            sends a `disconnect` (refresh_requested), `drop()` cuts every
+                            connection without a close frame; `acks` records each ack
+                            `(envelope_id, seconds after the last delivery)`.
+
 Default answers:
     chat.postMessage  200 `{"ok": true, "channel": <as asked>, "ts": "<increasing>",
                       "message": {...}}`; ts values increase ("1700000000.000001", ...)
@@ -44,10 +55,13 @@ Recording:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
 import threading
+import time
+import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,6 +70,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from aiohttp import WSMsgType, web
 
 WEBHOOK_PATH = "/services/T000/B000/stub-secret"
 _WEBHOOK_STATUS = {  # what Slack's incoming webhooks answer for these codes
@@ -135,6 +150,167 @@ class RecordedRequest:
         return dict(self.json) if isinstance(self.json, dict) else dict(self.form)
 
 
+class SocketModeStub:
+    """Slack's Socket Mode WebSocket host (see the module docstring); thread-safe."""
+
+    def __init__(self) -> None:
+        self.acks: list[tuple[str, float]] = []
+        self.connections = 0  # WebSocket connections accepted so far
+        self.tickets: list[str] = []
+        self._open: list[web.WebSocketResponse] = []
+        self._transports: dict[web.WebSocketResponse, asyncio.BaseTransport] = {}
+        self._unacked: dict[str, dict[str, Any]] = {}  # envelope id -> envelope
+        self._sent_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.port = 0
+
+    def start(self) -> None:
+        if self._thread.is_alive():
+            return
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    def new_url(self) -> str:
+        """A fresh WebSocket URL, as `apps.connections.open` hands out (ticket included)."""
+        ticket = uuid.uuid4().hex
+        with self._lock:
+            self.tickets.append(ticket)
+        return f"ws://127.0.0.1:{self.port}/link/?ticket={ticket}&app_id=A000"
+
+    # --- driving it from a test ----------------------------------------------------------
+
+    def send(
+        self, payload: dict[str, Any], *, type: str = "interactive", envelope_id: str = ""
+    ) -> str:
+        """Deliver an envelope on the newest open connection (else on the next one)."""
+        envelope = {
+            "envelope_id": envelope_id or uuid.uuid4().hex,
+            "type": type,
+            "payload": payload,
+            "accepts_response_payload": False,
+        }
+        with self._lock:
+            self._unacked[envelope["envelope_id"]] = envelope
+        self._call(self._deliver(envelope))
+        return str(envelope["envelope_id"])
+
+    def redeliver(self, envelope_id: str) -> None:
+        """Send an envelope again, acknowledged or not (Slack's retries look like this)."""
+        with self._lock:
+            envelope = self._unacked.get(envelope_id) or self._acked_envelopes[envelope_id]
+        self._call(self._deliver({**envelope, "retry_attempt": 1, "retry_reason": "timeout"}))
+
+    def rotate(self) -> None:
+        """Ask the client to move to a new connection, as Slack does every few hours."""
+        self._call(self._broadcast({"type": "disconnect", "reason": "refresh_requested"}))
+
+    def drop(self) -> None:
+        """Cut every open connection at the TCP level (no close frame)."""
+        self._call(self._drop())
+
+    def acked(self, envelope_id: str) -> bool:
+        with self._lock:
+            return any(e == envelope_id for e, _ in self.acks)
+
+    def wait(self, what: str, check: Any, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            time.sleep(0.02)
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len([ws for ws in self._open if not ws.closed])
+
+    # --- serving -------------------------------------------------------------------------
+
+    _acked_envelopes: dict[str, dict[str, Any]]
+
+    def _call(self, coro: Any) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(5)
+
+    async def _serve(self) -> None:
+        self._acked_envelopes = {}
+        app = web.Application()
+        app.router.add_get("/link/", self._socket)
+        self._runner = web.AppRunner(app, access_log=None)  # Slack logs nothing of ours
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        with self._lock:
+            self.connections += 1
+            self._open.append(ws)
+            if request.transport is not None:
+                self._transports[ws] = request.transport
+            pending = list(self._unacked.values())
+        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {}})
+        for envelope in pending:  # Slack retries what was not acknowledged
+            await self._send_to(ws, envelope)
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            with contextlib.suppress(ValueError):
+                data = json.loads(msg.data)
+                envelope_id = data.get("envelope_id") if isinstance(data, dict) else None
+                if isinstance(envelope_id, str):
+                    with self._lock:
+                        sent = self._sent_at.get(envelope_id, time.monotonic())
+                        self.acks.append((envelope_id, time.monotonic() - sent))
+                        done = self._unacked.pop(envelope_id, None)
+                        if done is not None:
+                            self._acked_envelopes[envelope_id] = done
+        with self._lock:
+            if ws in self._open:
+                self._open.remove(ws)
+        return ws
+
+    async def _deliver(self, envelope: dict[str, Any]) -> None:
+        with self._lock:
+            live = [ws for ws in self._open if not ws.closed]
+        if live:
+            await self._send_to(live[-1], envelope)
+
+    async def _send_to(self, ws: web.WebSocketResponse, envelope: dict[str, Any]) -> None:
+        with self._lock:
+            self._sent_at[str(envelope["envelope_id"])] = time.monotonic()
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_json(envelope)
+
+    async def _broadcast(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            live = [ws for ws in self._open if not ws.closed]
+        for ws in live:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_json(message)
+
+    async def _drop(self) -> None:
+        with self._lock:
+            live, self._open = list(self._open), []
+        for ws in live:
+            transport = self._transports.pop(ws, None)
+            if transport is not None:
+                transport.abort()
+
+
 class SlackStub:
     """The stand-in server; see the module docstring for its API.
 
@@ -151,6 +327,7 @@ class SlackStub:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ts = itertools.count(1)
+        self.socket_mode = SocketModeStub()
         self._server = ThreadingHTTPServer((host, 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -162,9 +339,11 @@ class SlackStub:
 
     def __enter__(self) -> SlackStub:
         self._thread.start()
+        self.socket_mode.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.socket_mode.stop()
         self._stop.set()  # releases handlers waiting in a scripted delay
         self._server.shutdown()
         self._server.server_close()
@@ -204,6 +383,10 @@ class SlackStub:
             if r.api_method == "chat.postMessage"
             and (channel is None or r.params.get("channel") == channel)
         ]
+
+    def updates(self) -> list[dict[str, Any]]:
+        """Parameters of every chat.update call."""
+        return [r.params for r in self.requests if r.api_method == "chat.update"]
 
     def webhook_posts(self) -> list[dict[str, Any]]:
         return [r.params for r in self.requests if r.api_method == "webhook"]
@@ -248,6 +431,10 @@ class SlackStub:
             body = {"ok": True}
             if method == "chat.postMessage":
                 body = self._posted(channel or "", params)
+            elif method == "apps.connections.open":
+                body = self._connections_open(request)
+            elif method == "chat.update":
+                body = {"ok": True, "channel": channel, "ts": params.get("ts")}
         status = reply.status or 200
         if isinstance(body, dict):
             return reply, status, json.dumps(body).encode(), "application/json; charset=utf-8"
@@ -265,6 +452,12 @@ class SlackStub:
             status = reply.status or _WEBHOOK_STATUS.get(code, 400)
             return reply, status, code.encode(), "text/plain"
         return reply, reply.status or 200, body.encode(), "text/html; charset=utf-8"
+
+    def _connections_open(self, request: RecordedRequest) -> dict[str, Any]:
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer xapp-"):
+            return {"ok": False, "error": "not_allowed_token_type"}
+        return {"ok": True, "url": self.socket_mode.new_url()}
 
     def _posted(self, channel: str, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

@@ -4,6 +4,8 @@
   header (severity + rule names), the headline as a link, outlet and
   publication time (UTC and relative to `now`), a snippet with the matched
   terms in bold, one line per rule (why it fired), the rule ids.
+  With `feedback` (a Slack app with Socket Mode), it ends with the analysts'
+  buttons and, once someone clicked, their verdicts (`watcher.alerts.feedback`).
 * `build_thread_reply`: a later article of an alerted story ("also reported by").
 * `build_digest`: the stories since the last digest, grouped by rule.
 * `build_burst_notice`: a rule went over its alert budget.
@@ -25,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from watcher.alerts.delivery import SlackPayload
+from watcher.alerts.feedback import actions_block, verdicts_block
 from watcher.alerts.mrkdwn import (
     bold_marked,
     clean,
@@ -43,7 +46,7 @@ from watcher.alerts.timefmt import plural as _plural
 from watcher.alerts.timefmt import relative as _relative
 from watcher.alerts.timefmt import utc as _utc
 from watcher.alerts.timefmt import when as _when
-from watcher.model import AlertMessage, Hit, OpsNotice
+from watcher.model import AlertMessage, Feedback, Hit, OpsNotice
 
 __all__ = [
     "SlackPayload",
@@ -71,8 +74,18 @@ _RANK = {"high": 0, "medium": 1, "low": 2}
 _EMOJI = {"high": ":red_circle:", "medium": ":large_orange_circle:", "low": ":large_yellow_circle:"}
 
 
-def build_alert(msg: AlertMessage, *, rule_names: Mapping[str, str], now: datetime) -> SlackPayload:
-    """The Block Kit message for one article and all the rules it matched."""
+def build_alert(
+    msg: AlertMessage,
+    *,
+    rule_names: Mapping[str, str],
+    now: datetime,
+    feedback: Feedback | None = None,
+) -> SlackPayload:
+    """The Block Kit message for one article and all the rules it matched.
+
+    With `feedback`, the verdicts so far and the feedback buttons come last
+    (they are kept whole when the limits cut the rest).
+    """
     hits = _ranked(msg.hits)
     severity = hits[0].severity if hits else "alert"
     names = [_name(h.rule_id, rule_names) for h in hits]
@@ -100,7 +113,14 @@ def build_alert(msg: AlertMessage, *, rule_names: Mapping[str, str], now: dateti
     if snippet:
         lines.append(f"> {snippet}")
     lines.append(ids)
-    return _finish("\n".join(lines), blocks)
+    tail: list[dict[str, Any]] = []
+    if feedback is not None:
+        verdicts = verdicts_block(feedback)
+        if verdicts is not None:
+            tail.append(verdicts)
+            lines.append(verdicts["elements"][0]["text"])
+        tail.append(actions_block(feedback))
+    return _finish("\n".join(lines), blocks, tail=tail)
 
 
 def build_thread_reply(
@@ -387,16 +407,23 @@ def _fit_lines(lines: Sequence[str], limit: int, noun: str) -> str:
     return "\n".join(kept)
 
 
-def _finish(text: str, blocks: list[dict[str, Any]]) -> SlackPayload:
-    """Enforce the message-wide limits as a last resort (builders aim to stay inside)."""
-    blocks = blocks[:MAX_BLOCKS]
-    while payload_size(blocks) > BLOCKS_BUDGET:
+def _finish(
+    text: str, blocks: list[dict[str, Any]], *, tail: Sequence[dict[str, Any]] = ()
+) -> SlackPayload:
+    """Enforce the message-wide limits as a last resort (builders aim to stay inside).
+
+    `tail` (the feedback blocks) is appended whole after the rest was cut to
+    leave room for it.
+    """
+    blocks = blocks[: MAX_BLOCKS - len(tail)]
+    budget = BLOCKS_BUDGET - (payload_size(tail) + 1 if tail else 0)
+    while payload_size(blocks) > budget:
         sections = [b for b in blocks if b["type"] == "section"]
         longest = max(sections, key=lambda b: len(b["text"]["text"]), default=None)
-        excess = payload_size(blocks) - BLOCKS_BUDGET
+        excess = payload_size(blocks) - budget
         if longest is None or len(longest["text"]["text"]) <= 200:
             blocks.pop(-2 if len(blocks) > 2 else -1)
             continue
         target = max(200, len(longest["text"]["text"]) - excess - 50)
         longest["text"]["text"] = truncate_mrkdwn(longest["text"]["text"], target)
-    return SlackPayload(text=truncate_mrkdwn(text, TEXT_LIMIT), blocks=blocks)
+    return SlackPayload(text=truncate_mrkdwn(text, TEXT_LIMIT), blocks=[*blocks, *tail])

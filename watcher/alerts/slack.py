@@ -32,12 +32,13 @@ from __future__ import annotations
 import http.client
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
 from watcher.alerts.delivery import (
@@ -82,28 +83,44 @@ class SlackBotSender:
         return send_with_fallback(lambda p: self._post(p, channel, thread_ts), payload)
 
     def _post(self, payload: SlackPayload, channel: str, thread_ts: str | None) -> SendResult:
-        try:
-            response = self._client.chat_postMessage(
+        response = _call(
+            channel,
+            lambda: self._client.chat_postMessage(
                 channel=channel,
                 text=payload.text,
                 blocks=payload.blocks or None,
                 thread_ts=thread_ts,
                 unfurl_links=payload.unfurl_links,
                 unfurl_media=payload.unfurl_media,
-            )
-        except SlackApiError as exc:
-            data = exc.response.data if isinstance(exc.response.data, dict) else {}
-            return _failure(
-                channel, exc.response.status_code, data.get("error"), exc.response.headers
-            )
-        except Exception as exc:  # transport failures are values; bugs re-raised below
-            return _transport_failure(channel, exc)
+            ),
+        )
+        if isinstance(response, SendResult):
+            return response
         ts = response.get("ts")
         reported = response.get("channel")
         return SendResult(
             DeliveryOutcome.SENT,
             channel=reported if isinstance(reported, str) and reported else channel,
             ts=ts if isinstance(ts, str) else None,
+        )
+
+    def update(self, payload: SlackPayload, *, channel: str, ts: str) -> SendResult:
+        """Replace the message `ts` in `channel` (`chat.update`), e.g. to show a verdict.
+
+        Outcomes are those of `send` (429, 5xx and timeouts are RETRY), without
+        the text-only fallback: a message that was posted can be updated as is.
+        """
+        response = _call(
+            channel,
+            lambda: self._client.chat_update(
+                channel=channel, ts=ts, text=payload.text, blocks=payload.blocks or None
+            ),
+        )
+        if isinstance(response, SendResult):
+            return response
+        reported = response.get("ts")
+        return SendResult(
+            DeliveryOutcome.SENT, channel=channel, ts=reported if isinstance(reported, str) else ts
         )
 
 
@@ -142,6 +159,17 @@ class SlackWebhookSender:
         if response.status_code == 200 and body == "ok":
             return SendResult(DeliveryOutcome.SENT, channel=channel)
         return _failure(channel, response.status_code, body, response.headers)
+
+
+def _call(channel: str, call: Callable[[], SlackResponse]) -> SlackResponse | SendResult:
+    """Slack's answer to a Web API call, or the `SendResult` of its failure."""
+    try:
+        return call()
+    except SlackApiError as exc:
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        return _failure(channel, exc.response.status_code, data.get("error"), exc.response.headers)
+    except Exception as exc:  # transport failures are values; bugs re-raised below
+        return _transport_failure(channel, exc)
 
 
 def _failure(channel: str, status: int, error: object, headers: Mapping[str, Any]) -> SendResult:

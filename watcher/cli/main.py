@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from watcher.cli import db, demo, health, history, match, rules, run, sources
+from watcher.cli import db, demo, health, history, judgments, match, rules, run, sources
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,6 +34,12 @@ for command in (
     history.hits,
     sources.sources,
     health.health,
+    judgments.feedback,
     db.db,
 ):
     main.add_command(command)
+
+# The feedback loop's commands join the groups they belong to (`watcher.cli.judgments`).
+rules.rules.add_command(judgments.rules_stats)
+sources.sources.add_command(judgments.sources_mute)
+sources.sources.add_command(judgments.sources_unmute)

@@ -80,9 +80,11 @@ async def _fetch_document(url: str, config: Config) -> Document:
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
-    """A hit in the documented `watcher match --json` shape (plus `field` and `clauses`)."""
+    """A hit in the documented `watcher match --json` shape (plus `field`, `clauses`
+    and `version`: the rule's version, which covers the term sets it uses)."""
     return {
         "rule": hit.rule_id,
+        "version": hit.rule_version,
         "severity": hit.severity,
         "score": hit.score,
         "matches": [

@@ -1,4 +1,5 @@
-"""Assembling the parts from a `Config`: database, rules, pipeline, sender, dispatcher.
+"""Assembling the parts from a `Config`: database, rules, pipeline, sender, dispatcher,
+and the analysts' feedback loop when Slack is set up for it (bot and app tokens).
 
 The CLI and the daemon both build their objects here, so the wiring exists
 in one place.
@@ -13,6 +14,7 @@ from typing import TextIO
 from watcher.alerts.delivery import Sender
 from watcher.pipeline.cycle import CycleReport, Pipeline, ProgressCallback
 from watcher.pipeline.dispatch import Dispatcher, DispatchReport
+from watcher.pipeline.feedback import FeedbackLoop
 from watcher.rules.active import ActiveRules
 from watcher.settings import Config
 from watcher.store.db import Database, open_database
@@ -45,6 +47,9 @@ class App:
     rules: ActiveRules
     pipeline: Pipeline
     dispatcher: Dispatcher
+    # With SLACK_BOT_TOKEN and SLACK_APP_TOKEN: records clicks and updates messages
+    # (the daemon connects it to Slack with `watcher.daemon.socket_mode`).
+    feedback: FeedbackLoop | None = None
 
     def close(self) -> None:
         self.pipeline.close()
@@ -64,6 +69,13 @@ def build_app(
     rules = ActiveRules(config.rules_dir, config.alerts.default_route)
     db = db or connect(config)
     sender = make_sender(config, stream=alert_stream)
+    interactive = config.slack.interactive
+    feedback = None
+    if interactive:
+        from watcher.alerts.slack import SlackBotSender
+
+        assert isinstance(sender, SlackBotSender)
+        feedback = FeedbackLoop(db, sender, lambda: rules.current().names)
     pace = 1.0 if config.slack.mode != "console" else 0.0  # Slack: ~1 message/s per channel
     dispatcher = Dispatcher(
         db,
@@ -73,8 +85,9 @@ def build_app(
         alerts=config.alerts,
         # An incoming webhook posts every route to its one channel: pace them together.
         shared_channel=config.slack.mode == "webhook",
+        feedback=interactive,
     )
-    return App(config, db, rules, Pipeline(config, db, rules), dispatcher)
+    return App(config, db, rules, Pipeline(config, db, rules), dispatcher, feedback)
 
 
 @dataclass(frozen=True)

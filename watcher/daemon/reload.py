@@ -33,10 +33,16 @@ Stamp = tuple[tuple[str, int, int], ...]
 
 
 def rules_stamp(rules_dir: Path) -> Stamp:
-    """A cheap change detector: names, mtimes (ns) and sizes of the rule files."""
+    """A cheap change detector: names, mtimes (ns) and sizes of the rule files
+    and of the term sets in `terms/` beside them (a set edit changes rules)."""
     try:
         files = sorted(p for p in rules_dir.iterdir() if p.suffix in (".yaml", ".yml"))
-        return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+        terms = rules_dir / "terms"
+        if terms.is_dir():
+            files += sorted(p for p in terms.iterdir() if p.suffix in (".yaml", ".yml"))
+        return tuple(
+            (str(f.relative_to(rules_dir)), f.stat().st_mtime_ns, f.stat().st_size) for f in files
+        )
     except OSError:
         return ()
 

@@ -1,8 +1,9 @@
 """The stored-state gauges of `/metrics`: queried from the database at each scrape.
 
 `watcher_database_up` (1 when the database answered), `watcher_alerts{state}`
-(outbox rows by state) and `watcher_sources_due` (enabled sources whose next
-poll has come) are not counted as events happen but read when Prometheus
+(outbox rows by state), `watcher_sources_due` (enabled sources whose next
+poll has come) and `watcher_judgments{rule,verdict}` (the analysts'
+judgments of alerts for each rule) are not counted as events happen but read when Prometheus
 asks, so they are right after a restart and across several processes.
 """
 
@@ -17,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.metrics import Metrics
 from watcher.store.db import Database
+from watcher.store.judgments import judgment_counts
 from watcher.store.queries import stored_state
 
 ALERT_STATES = ("pending", "sent", "failed", "dead")  # always reported, 0 when none
@@ -37,6 +39,7 @@ class DatabaseCollector(Collector):
         try:
             with self.db.session() as session:
                 state = stored_state(session, self.clock())
+                judged = judgment_counts(session)
         except SQLAlchemyError:
             up.add_metric([], 0)
             yield up
@@ -55,6 +58,14 @@ class DatabaseCollector(Collector):
             "Enabled sources whose next poll has come.",
             value=state.sources_due,
         )
+        verdicts = GaugeMetricFamily(
+            "watcher_judgments",
+            "Analyst judgments of alerts for each rule, by verdict (relevant, not_relevant).",
+            labels=["rule", "verdict"],
+        )
+        for (rule, verdict), n in sorted(judged.items()):
+            verdicts.add_metric([rule, verdict], n)
+        yield verdicts
 
 
 _ATTACHED: dict[int, DatabaseCollector] = {}  # id(registry) -> its collector

@@ -18,6 +18,10 @@ scheduler keeps running):
 Per-source schedule state (next poll, ETag, failures) lives in our own
 tables, so APScheduler keeps no job store and two processes never share one.
 
+With a Slack app token beside the bot token, a Socket Mode connection hears
+the analysts' feedback clicks (`watcher.daemon.socket_mode`); it is closed
+first at a stop.
+
 Signals: SIGTERM and SIGINT stop accepting work, give the running cycle a
 few seconds to finish (else cancel it: its open transactions never commit,
 so the next start redoes that work), flush the outbox until the deadline,
@@ -61,6 +65,7 @@ from watcher.daemon.health import (
 )
 from watcher.daemon.reload import Reloader
 from watcher.daemon.scrape import attach_database
+from watcher.daemon.socket_mode import FeedbackSocket
 from watcher.daemon.startup import DatabaseWait
 from watcher.daemon.web import create_web_app, start_web
 from watcher.metrics import METRICS, record_cycle
@@ -96,6 +101,7 @@ class Daemon:
         self._dispatching: asyncio.Future[Any] | None = None
         self._watchdog: threading.Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.socket: FeedbackSocket | None = None
 
     # --- jobs --------------------------------------------------------------------------
 
@@ -189,6 +195,7 @@ class Daemon:
             "rules": len(self.app.rules.current().rules),
             "sources": len([s for s in self.app.config.sources if s.enabled]),
             "alerts": self.app.config.slack.mode,
+            "feedback": _socket_state(self.socket),
         }
         if database_error is None:
             # Informational: the sources with an ops alert raised. A failure here is left
@@ -269,6 +276,7 @@ class Daemon:
         try:
             self._scheduler = self._schedule()
             self._scheduler.start()
+            await self._start_socket()
             log.info(
                 "daemon_started",
                 sources=len(self.app.config.sources),
@@ -283,6 +291,16 @@ class Daemon:
             if runner is not None:
                 await runner.cleanup()
         log.info("daemon_stopped")
+
+    async def _start_socket(self) -> None:
+        """Open the Socket Mode connection when the app is set up for feedback."""
+        slack = self.app.config.slack
+        if slack.app_token and not slack.bot_token:
+            log.warning("feedback_disabled", reason="SLACK_APP_TOKEN needs SLACK_BOT_TOKEN")
+        if self.app.feedback is None or not slack.app_token:
+            return
+        self.socket = FeedbackSocket(slack.app_token, self.app.feedback, base_url=slack.base_url)
+        await self.socket.start()
 
     async def _hup(self) -> None:
         log.info("reload_requested", signal="SIGHUP")
@@ -307,6 +325,8 @@ class Daemon:
     async def _shutdown(self) -> None:
         """No new jobs; let the cycle finish or cancel it; flush the outbox until the deadline."""
         started = time.monotonic()
+        if self.socket is not None:  # no more clicks; unacknowledged ones are redelivered
+            await self.socket.stop()
         scheduler = self._scheduler
         if scheduler is not None and scheduler.running:
             # Pause, not shutdown: APScheduler's shutdown cancels running jobs at once.
@@ -336,6 +356,13 @@ class Daemon:
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)  # cancels whatever is still awaiting
         log.info("shutdown_done", seconds=round(time.monotonic() - started, 3))
+
+
+def _socket_state(socket: FeedbackSocket | None) -> str:
+    """`/healthz` detail: "off" (no app token), "connected", or "connecting" (informational)."""
+    if socket is None:
+        return "off"
+    return "connected" if socket.connected else "connecting"
 
 
 def _scheduler_event(event: Any) -> None:

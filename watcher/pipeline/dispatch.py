@@ -15,7 +15,10 @@ What happens to a pending alert (`watcher.store.outbox` has the states):
   reported by"); a reply whose parent is dead or failed becomes the story's
   alert; a reply whose parent is held joins the same digest;
 * an alert whose rules are all over budget is held and its rules' burst
-  notices are queued (`watcher.alerts.budget`); otherwise it is posted.
+  notices are queued (`watcher.alerts.budget`); so is an alert from a source
+  the operator or an analyst muted (`watcher sources mute`); otherwise it is
+  posted, with the analysts' feedback buttons when `feedback` is on (a Slack
+  app with Socket Mode: `watcher.pipeline.feedback` hears the clicks).
 
 Route messages (digests, burst notices, and ops notices about sources that
 are unhealthy or empty, queued by `watcher.store.sources` on the ops route)
@@ -65,9 +68,10 @@ from watcher.alerts.budget import decide
 from watcher.alerts.delivery import Sender, SendResult, SlackPayload
 from watcher.alerts.digest import digest_due_at, digest_since
 from watcher.metrics import record_delivery
-from watcher.model import AlertMessage, OpsNotice
+from watcher.model import AlertMessage, Feedback, OpsNotice
 from watcher.pipeline.outcomes import Attempt, DispatchReport, Step, record
 from watcher.settings import AlertsConfig
+from watcher.store import judgments
 from watcher.store import outbox as store
 from watcher.store.db import Database
 
@@ -106,8 +110,10 @@ class Dispatcher:
         shared_channel: bool = False,
         claim_lease: float = CLAIM_LEASE,
         max_attempts: int = MAX_ATTEMPTS,
+        feedback: bool = False,
     ) -> None:
         self.db = db
+        self.feedback = feedback  # instant alerts carry Relevant / Not relevant buttons
         self.sender = sender
         self.rule_names = rule_names
         self.pace = pace
@@ -231,6 +237,9 @@ class Dispatcher:
             if not store.claim(session, "alerts", msg.alert_id, now=now, lease=self.claim_lease):
                 return Step.WAIT
             attempts = store.attempts(session, "alerts", msg.alert_id)
+            feedback = None
+            if self.feedback and kind is store.AlertKind.ALERT:
+                feedback = Feedback(judgments.alert_token(session, msg.alert_id, now=now))
         # Crash window (a): claimed, not sent yet. Nothing is lost: the lease runs out.
         if attempts > self.max_attempts:  # it was in flight when the process died, repeatedly
             return self._give_up("alerts", msg.alert_id, msg.route, report)
@@ -238,7 +247,7 @@ class Dispatcher:
         if kind is store.AlertKind.REPLY:
             payload = build_thread_reply(msg, rule_names=names, now=now)
         else:
-            payload = build_alert(msg, rule_names=names, now=now)
+            payload = build_alert(msg, rule_names=names, now=now, feedback=feedback)
         result = self._send(msg.route, payload, thread_ts=thread_ts)
         # Crash window (b): sent, not recorded yet. This message is sent again after restart.
         attempt = Attempt("alerts", msg.alert_id, msg.route, kind, msg)
@@ -263,6 +272,8 @@ class Dispatcher:
             else:
                 thread_ts = parent.ts  # None for webhooks: a top-level "also reported by"
         if kind is store.AlertKind.ALERT:
+            if judgments.muted_alert(session, msg.alert_id):  # its source was muted
+                return self._hold(session, msg, now, report)
             step = self._apply_budget(session, msg, now, report)
             if step is not None:
                 return step

@@ -7,9 +7,10 @@ string, so errors can point at it and hits can quote the clause that fired.
     ├── Term       a word, `prefix*` or `"exact phrase"` (positional)
     ├── Not        NOT x
     ├── And        x AND y, or adjacency `x y`
-    ├── Or         x OR y (positional when all its operands are)
+    ├── Or         x OR y (positional when all its operands are); a term
+    │              set `@name` is the OR of its members, with `set_name`
     ├── Near       x NEAR/n y (positional)
-    ├── Scope      title:x (positional when x is)
+    ├── Scope      title:x or lead:x (positional when x is)
     ├── Source     source:host
     └── AtLeast    ATLEAST(n, x)
 
@@ -58,9 +59,13 @@ class And:
 
 @dataclass(frozen=True)
 class Or:
+    """Any of `children`. `set_name` is set when the group is a term set
+    (`@name`): its members then carry the offsets of the `@name` reference."""
+
     children: tuple[Node, ...]
     start: int
     end: int
+    set_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,8 @@ class Near:
 
 @dataclass(frozen=True)
 class Scope:
-    """Restricts its child to one field of the document (only `title`)."""
+    """Restricts its child to part of the document: `title`, or `lead` (the
+    title and the first paragraphs of the text, see `watcher.rules.lead`)."""
 
     field: str
     child: Node
@@ -127,7 +133,29 @@ def terms_of(node: Node) -> list[Term]:
 
 
 def top_clauses(node: Node) -> tuple[Node, ...]:
-    """The top-level clauses: the operands of a root AND/OR, else the root."""
-    if isinstance(node, And | Or):
+    """The top-level clauses: the operands of a root AND/OR, else the root
+    (a term set at the root is one clause)."""
+    if isinstance(node, And) or (isinstance(node, Or) and node.set_name is None):
         return node.children
     return (node,)
+
+
+def sets_of(node: Node) -> list[str]:
+    """The names of the term sets the query uses, in source order, once each."""
+    found: dict[str, None] = {}
+
+    def walk(n: Node) -> None:
+        if isinstance(n, Or) and n.set_name is not None:
+            found[n.set_name] = None
+            return
+        if isinstance(n, Not | Scope | AtLeast):
+            walk(n.child)
+        elif isinstance(n, And | Or):
+            for c in n.children:
+                walk(c)
+        elif isinstance(n, Near):
+            walk(n.left)
+            walk(n.right)
+
+    walk(node)
+    return list(found)

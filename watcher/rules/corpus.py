@@ -14,6 +14,7 @@ there (no false positives possible, or nothing to find).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,7 +33,11 @@ __all__ = [
     "RuleScore",
     "check_examples",
     "evaluate",
+    "evaluate_by_language",
+    "language_of",
+    "load_corpora",
     "load_corpus",
+    "micro",
     "read_document_file",
 ]
 
@@ -163,6 +168,10 @@ def load_corpus(root: Path) -> Corpus:
         path = root / "docs" / f"{doc_id}.txt"
         text_doc = read_text_document(path)
         lang = label.get("lang")
+        if lang is not None and not (isinstance(lang, str) and lang.strip()):
+            raise DocumentError(
+                f"{labels_path}: {doc_id}: 'lang' must be a language code like \"ja\""
+            )
         docs.append(
             CorpusDoc(
                 id=doc_id,
@@ -170,10 +179,21 @@ def load_corpus(root: Path) -> Corpus:
                 document=text_doc.to_document(),
                 topics=_ids(labels_path, doc_id, label, "topics"),
                 borderline=_ids(labels_path, doc_id, label, "borderline_topics"),
-                lang=lang if isinstance(lang, str) else None,
+                lang=lang.strip().lower() if isinstance(lang, str) else None,
             )
         )
     return Corpus(root=root, docs=tuple(docs))
+
+
+def load_corpora(roots: Sequence[Path]) -> Corpus:
+    """One corpus of several; with more than one, each id is qualified by its
+    folder's name (`dev2/101`), since ids repeat across corpora."""
+    if len(roots) == 1:
+        return load_corpus(roots[0])
+    docs = tuple(
+        replace(d, id=f"{root.name}/{d.id}") for root in roots for d in load_corpus(root).docs
+    )
+    return Corpus(root=roots[0], docs=docs)
 
 
 def evaluate(matcher: Matcher, corpus: Corpus) -> list[RuleScore]:
@@ -202,6 +222,42 @@ def evaluate(matcher: Matcher, corpus: Corpus) -> list[RuleScore]:
                 tn += 1
         scores.append(RuleScore(rule.id, tp, fp, fn, tn, tuple(fps), tuple(fns), tuple(excluded)))
     return scores
+
+
+_KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]")
+
+
+def language_of(doc: CorpusDoc) -> str:
+    """The document's `lang` label, else `ja` when it has kana, else `en`."""
+    if doc.lang:
+        return doc.lang
+    sample = doc.document.title + doc.document.text[:2_000]
+    return "ja" if _KANA.search(sample) else "en"
+
+
+def evaluate_by_language(matcher: Matcher, corpus: Corpus) -> dict[str, list[RuleScore]]:
+    """`evaluate` on each language's documents separately (see `language_of`)."""
+    by_lang: dict[str, list[CorpusDoc]] = {}
+    for doc in corpus.docs:
+        by_lang.setdefault(language_of(doc), []).append(doc)
+    return {
+        lang: evaluate(matcher, Corpus(corpus.root, tuple(docs)))
+        for lang, docs in sorted(by_lang.items())
+    }
+
+
+def micro(scores: Sequence[RuleScore], label: str = "all rules") -> RuleScore:
+    """The scores summed over rules (micro-averaged precision and recall)."""
+    return RuleScore(
+        label,
+        sum(s.tp for s in scores),
+        sum(s.fp for s in scores),
+        sum(s.fn for s in scores),
+        sum(s.tn for s in scores),
+        tuple(i for s in scores for i in s.false_positives),
+        tuple(i for s in scores for i in s.false_negatives),
+        tuple(i for s in scores for i in s.excluded),
+    )
 
 
 def read_document_file(path: Path) -> Document:

@@ -91,18 +91,18 @@ def _piece(ch: str) -> str | None:
         return _pieces[ch]
     if len(_pieces) >= _CACHE_LIMIT:
         _pieces.clear()
-    result: str | None = _fold_cluster(ch)
+    folded = _fold_cluster(ch)  # may be empty: the long-vowel mark folds to nothing
+    result: str | None = folded
     if (
         unicodedata.combining(ch)  # starts or extends a multi-character cluster
         or ch in _HALFWIDTH_MARKS
-        or not result
         # After the replacements the whole text is lower-cased: that must
         # leave every piece alone and do to the rest what folding does.
-        or result.lower() != result
-        or (result == ch and ch.lower() != ch)
+        or folded.lower() != folded
+        or (folded == ch and ch.lower() != ch)
         # A piece must be folded already, so that replacing another
         # character later can never reach into it.
-        or (result != ch and any(_fold_cluster(p) != p for p in result if not p.isascii()))
+        or (folded != ch and any(_fold_cluster(p) != p for p in folded if not p.isascii()))
     ):
         result = None
     _pieces[ch] = result
@@ -111,22 +111,36 @@ def _piece(ch: str) -> str | None:
 
 def fast_fold(text: str) -> tuple[str, list[int] | None, list[int] | None]:
     """`textnorm.fold(text)`; the tables are None when every offset is unchanged."""
+    folded, odd, tables = _fold_deferred(text)
+    if tables is not None:
+        return folded, *tables
+    if odd:
+        return folded, *_tables(text, odd)
+    return folded, None, None
+
+
+_Tables = tuple[list[int], list[int]]
+
+
+def _fold_deferred(text: str) -> tuple[str, dict[str, str] | None, _Tables | None]:
+    """The folded text, and what the offset tables need, without building them:
+    the characters whose fold is not one character (the long-vowel mark of
+    almost every Japanese text folds to none), or the tables themselves when
+    the exact path had to build them anyway."""
     if text.isascii():
         return text.lower(), None, None
-    odd: dict[str, str] = {}  # characters folding to more than one character
+    odd: dict[str, str] = {}  # characters folding to other than one character
     replaced = text
     for ch in set(_attention().findall(text)):
         piece = _piece(ch)
         if piece is None:
-            return fold(text)
+            folded, starts, ends = fold(text)
+            return folded, None, (starts, ends) if starts is not None and ends is not None else None
         if piece != ch:
             replaced = replaced.replace(ch, piece)
             if len(piece) != 1:
                 odd[ch] = piece
-    folded = replaced.lower()
-    if not odd:
-        return folded, None, None
-    return folded, *_tables(text, odd)
+    return replaced.lower(), odd or None, None
 
 
 def _tables(text: str, odd: dict[str, str]) -> tuple[list[int], list[int]]:
@@ -164,13 +178,13 @@ class PreparedField:
     __slots__ = (
         "_cursor",
         "_drift",
-        "_ends",
         "_fold",
         "_folded",
+        "_odd",
         "_regions",
         "_run",
         "_skel",
-        "_starts",
+        "_tables",
         "_word",
         "has_nospace",
         "original",
@@ -180,7 +194,8 @@ class PreparedField:
 
     def __init__(self, original: str) -> None:
         self.original = original
-        folded, self._starts, self._ends = fast_fold(original)
+        # The offset tables are built only when an offset is asked for.
+        folded, self._odd, self._tables = _fold_deferred(original)
         self._folded = folded
         self._skel: list[int] = []
         self._fold: list[int] = []
@@ -347,9 +362,12 @@ class PreparedField:
         """Offsets in `original` of the skeleton span `[a, b)` (b > a)."""
         fa = self._folded_index(a)
         fb = self._folded_index(b - 1)
-        if self._starts is None or self._ends is None:
-            return fa, fb + 1
-        return self._starts[fa], self._ends[fb]
+        if self._tables is None:
+            if self._odd is None:
+                return fa, fb + 1
+            self._tables = _tables(self.original, self._odd)
+        starts, ends = self._tables
+        return starts[fa], ends[fb]
 
 
 def _tokens(text: str) -> list[str]:

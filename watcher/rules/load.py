@@ -37,8 +37,10 @@ from watcher.errors import Problem, RuleError
 from watcher.model import ROUTE_NAME
 from watcher.rules.ast import Node
 from watcher.rules.parse import QuerySyntaxError, parse_query
+from watcher.rules.terms import TermSet, load_term_sets, set_nodes, used_sets
+from watcher.rules.yamlpos import locate
 
-__all__ = ["SEVERITIES", "Rule", "load_rules", "rule_version"]
+__all__ = ["SEVERITIES", "Rule", "load_rules", "load_rules_and_sets", "rule_version"]
 
 SEVERITIES = ("high", "medium", "low")
 REQUIRED = ("id", "name", "severity", "query")
@@ -61,24 +63,43 @@ class Rule:
     enabled: bool
     path: Path
     version: str
+    # (name, version) of each term set the query uses (`watcher.rules.terms`)
+    term_sets: tuple[tuple[str, str], ...] = ()
 
 
-def rule_version(rule_id: str, severity: str, query: str) -> str:
-    """Short sha256 of the normalised definition (id, severity, query)."""
-    definition = {"id": rule_id, "severity": severity, "query": " ".join(query.split())}
+def rule_version(
+    rule_id: str, severity: str, query: str, sets: tuple[tuple[str, str], ...] = ()
+) -> str:
+    """Short sha256 of the normalised definition (id, severity, query, and the
+    versions of the term sets it uses, so editing a set changes the version)."""
+    definition: dict[str, object] = {
+        "id": rule_id,
+        "severity": severity,
+        "query": " ".join(query.split()),
+    }
+    if sets:
+        definition["sets"] = dict(sets)
     blob = json.dumps(definition, sort_keys=True, ensure_ascii=False).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
 def load_rules(rules_dir: Path) -> list[Rule]:
     """Every rule in `rules_dir`, sorted by id; raises `RuleError` listing all problems."""
+    return load_rules_and_sets(rules_dir)[0]
+
+
+def load_rules_and_sets(rules_dir: Path) -> tuple[list[Rule], dict[str, TermSet]]:
+    """The rules of `rules_dir` and the term sets of `rules_dir/terms`, which
+    the rules' queries may use as `@name`; raises `RuleError` listing all
+    problems of both."""
     if not rules_dir.is_dir():
         raise RuleError([Problem(str(rules_dir), 0, 0, "rules directory not found")])
     files = sorted(p for p in rules_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
     problems: list[Problem] = []
+    sets = load_term_sets(rules_dir, problems)
     rules: list[tuple[Rule, int, int]] = []
     for path in files:
-        loaded = _load_file(path, problems)
+        loaded = _load_file(path, problems, sets)
         if loaded is not None:
             rules.append(loaded)
     first: dict[str, tuple[Rule, int]] = {}
@@ -97,7 +118,7 @@ def load_rules(rules_dir: Path) -> list[Rule]:
             first[rule.id] = (rule, line)
     if problems:
         raise RuleError(problems)
-    return sorted((r for r, _, _ in rules), key=lambda r: r.id)
+    return sorted((r for r, _, _ in rules), key=lambda r: r.id), sets
 
 
 class _File:
@@ -130,7 +151,9 @@ def _describe(value: Any) -> str:
     return repr(str(value)) if isinstance(value, str) else str(value)
 
 
-def _load_file(path: Path, problems: list[Problem]) -> tuple[Rule, int, int] | None:
+def _load_file(
+    path: Path, problems: list[Problem], sets: dict[str, TermSet]
+) -> tuple[Rule, int, int] | None:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -166,7 +189,7 @@ def _load_file(path: Path, problems: list[Problem]) -> tuple[Rule, int, int] | N
     rule_id = _check_id(f, data)
     name = _check_text(f, data, "name")
     severity = _check_severity(f, data)
-    query, node = _check_query(f, data)
+    query, node = _check_query(f, data, sets)
     route = _check_route(f, data)
     examples = _check_paths(f, data, "examples")
     counters = _check_paths(f, data, "counter_examples")
@@ -174,6 +197,7 @@ def _load_file(path: Path, problems: list[Problem]) -> tuple[Rule, int, int] | N
     if f.failed or node is None:
         return None
     id_line, id_col = data.lc.value("id")
+    uses = used_sets(node, sets)
     rule = Rule(
         id=rule_id,
         name=name,
@@ -185,7 +209,8 @@ def _load_file(path: Path, problems: list[Problem]) -> tuple[Rule, int, int] | N
         counter_examples=counters,
         enabled=enabled,
         path=path,
-        version=rule_version(rule_id, severity, query),
+        version=rule_version(rule_id, severity, query, uses),
+        term_sets=uses,
     )
     return rule, id_line + 1, id_col + 1
 
@@ -224,13 +249,13 @@ def _check_severity(f: _File, data: CommentedMap) -> str:
     return str(value)
 
 
-def _check_query(f: _File, data: CommentedMap) -> tuple[str, Node | None]:
+def _check_query(f: _File, data: CommentedMap, sets: dict[str, TermSet]) -> tuple[str, Node | None]:
     query = _check_text(f, data, "query")
     if not query:
         return "", None
     query = str(data["query"])
     try:
-        return query, parse_query(query)
+        return query, parse_query(query, set_nodes(sets))
     except QuerySyntaxError as exc:
         line, col = data.lc.value("query")
         at_line, at_col = locate(f.lines, line, col, query, exc.offset)
@@ -276,55 +301,3 @@ def _check_enabled(f: _File, data: CommentedMap) -> bool:
         f.at_value(data, "enabled", f"bad enabled {_describe(value)}: expected true or false")
         return True
     return value
-
-
-def _scalar_pieces(lines: list[str], line: int, col: int) -> list[tuple[int, int, str]]:
-    """The source lines a scalar starting at `line`/`col` may span: (line, column, text)."""
-    first = lines[line][col:]
-    pieces: list[tuple[int, int, str]] = []
-    if first[:1] in (">", "|"):
-        body = [(i, lines[i]) for i in range(line + 1, len(lines))]
-        indent = next((len(t) - len(t.lstrip()) for _, t in body if t.strip()), 0)
-        for i, t in body:
-            if t.strip() and len(t) - len(t.lstrip()) < indent:
-                break
-            pieces.append((i, indent, t[indent:].rstrip()))
-        return pieces
-    quote = first[:1] if first[:1] in ("'", '"') else ""
-    head = first[len(quote) :].rstrip()
-    if quote and head.endswith(quote):
-        head = head[:-1]
-    pieces.append((line, col + len(quote), head))
-    for i in range(line + 1, len(lines)):
-        t = lines[i]
-        pieces.append((i, len(t) - len(t.lstrip()), t.strip()))
-    return pieces
-
-
-def locate(lines: list[str], line: int, col: int, value: str, offset: int) -> tuple[int, int]:
-    """1-based line and column in the file of character `offset` of a scalar.
-
-    `line`/`col` (0-based) is where ruamel says the scalar starts. Each
-    source line of the scalar is found in the loaded value in turn (folding
-    joins lines with spaces, so the pieces appear in order); when a piece
-    cannot be found (escapes) the last located position is used.
-    """
-    if not 0 <= line < len(lines):
-        return line + 1, col + 1
-    best = (line + 1, col + 1)
-    pos = 0
-    for i, c, text in _scalar_pieces(lines, line, col):
-        if not text:
-            continue
-        found = value.find(text[: max(1, min(len(text), 20))], pos)
-        if found < 0:
-            if pos >= len(value.rstrip()):
-                break
-            continue
-        if found > offset:
-            break
-        best = (i + 1, c + 1 + (offset - found))
-        if offset <= found + len(text):
-            return best
-        pos = found + len(text)
-    return best

@@ -8,6 +8,7 @@ rule's syntax tree on those occurrences and their word positions.
 
 Semantics:
 - unscoped terms search the title and the text; `title:` only the title;
+  `lead:` the title and the text's first paragraphs (`watcher.rules.lead`);
 - `a NEAR/n b`: an occurrence of `a` and an occurrence of `b` that does not
   overlap it (`abc* NEAR/1 abcd*` needs two words), in the same field, with
   at most `n` word positions from the end of the earlier one to the start of
@@ -36,7 +37,7 @@ from urllib.parse import urlsplit
 
 import ahocorasick
 
-from watcher.model import Document, Hit
+from watcher.model import Document, Hit, TermMatch
 from watcher.rules.ast import (
     And,
     AtLeast,
@@ -54,10 +55,11 @@ from watcher.rules.ast import (
 from watcher.rules.evidence import Occ as _Occ
 from watcher.rules.evidence import clause_text, score_of, snippet, term_matches
 from watcher.rules.fields import PreparedField
+from watcher.rules.lead import Lead, uses_lead
 from watcher.rules.load import Rule
 from watcher.text.normalize import is_nospace_char, is_word_char
 
-__all__ = ["Matcher", "compile_rules", "match", "score_of"]
+__all__ = ["DocumentView", "Matcher", "compile_rules", "count_separate", "match", "score_of"]
 
 ALL_FIELDS = ("title", "text")
 
@@ -135,6 +137,7 @@ class Matcher:
             for r in self.rules
         )
         self._always = [i for i, c in enumerate(self._compiled) if c.always]
+        self.uses_lead = any(uses_lead(r.node) for r in self.rules)
         for i, c in enumerate(self._compiled):
             for pid in c.pids:
                 self._by_pid.setdefault(pid, []).append(i)
@@ -234,6 +237,7 @@ class _Ctx:
     found: dict[int, list[_Raw]]
     pids: dict[_Key, int]
     host: str | None  # None: "any source" (used to find rules that need no term)
+    lead: Lead | None = None  # where the text's lead ends (None: no text, no lead)
 
 
 _Result = tuple[bool, list[_Occ]]
@@ -245,9 +249,11 @@ def _evaluate(
     pids: dict[_Key, int],
     fields: tuple[str, ...],
     host: str | None,
+    *,
+    lead: Lead | None = None,
 ) -> _Result:
     """Evaluate `node`: (matched, evidence). `host=None` means "any source"."""
-    return _eval(node, _Ctx(found, pids, host), fields)
+    return _eval(node, _Ctx(found, pids, host, lead), fields)
 
 
 def _eval(node: Node, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
@@ -256,7 +262,11 @@ def _eval(node: Node, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
 
 def _eval_term(node: Term, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
     raws = ctx.found.get(ctx.pids[_key(node)], [])
-    occs = [(*r, node.text) for r in raws if r[0] in fields]
+    if "lead" in fields:  # the title, and the text up to the lead's end
+        end = ctx.lead.end if ctx.lead is not None else 0
+        occs = [(*r, node.text) for r in raws if r[0] == "title" or r[4] < end]
+    else:
+        occs = [(*r, node.text) for r in raws if r[0] in fields]
     return bool(occs), occs
 
 
@@ -297,12 +307,12 @@ def _eval_source(node: Source, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
 
 def _eval_atleast(node: AtLeast, ctx: _Ctx, fields: tuple[str, ...]) -> _Result:
     _, occs = _eval(node.child, ctx, fields)
-    if _count_separate(occs) >= node.count:
+    if count_separate(occs) >= node.count:
         return True, occs
     return False, []
 
 
-def _count_separate(occs: list[_Occ]) -> int:
+def count_separate(occs: list[_Occ]) -> int:
     """Occurrences that do not overlap (`Korea` inside `South Korea` counts once)."""
     count = 0
     last: tuple[str, int] = ("", -1)
@@ -350,15 +360,19 @@ def match(matcher: Matcher, doc: Document) -> list[Hit]:
     present = set(found)
     host = _host(doc)
     hits: list[Hit] = []
-    for compiled in matcher.candidates(present):
-        matched, evidence = _evaluate(compiled.rule.node, found, matcher._pids, ALL_FIELDS, host)
+    candidates = matcher.candidates(present)
+    lead = Lead(doc.text) if matcher.uses_lead else None  # computed only if a lead: is reached
+    for compiled in candidates:
+        matched, evidence = _evaluate(
+            compiled.rule.node, found, matcher._pids, ALL_FIELDS, host, lead=lead
+        )
         if not matched:
             continue
         matches = term_matches(evidence, fields)
         fired = tuple(
             clause_text(compiled.rule.query, c)
             for c in compiled.clauses
-            if _evaluate(c, found, matcher._pids, ALL_FIELDS, host)[0]
+            if _evaluate(c, found, matcher._pids, ALL_FIELDS, host, lead=lead)[0]
         )
         hits.append(
             Hit(
@@ -373,3 +387,27 @@ def match(matcher: Matcher, doc: Document) -> list[Hit]:
         )
     hits.sort(key=lambda h: (-h.score, h.rule_id))
     return hits
+
+
+class DocumentView:
+    """One document prepared once, to evaluate any node of the matcher's rules
+    on it: what `watcher rules why` explains with. PURE."""
+
+    def __init__(self, matcher: Matcher, doc: Document) -> None:
+        self.matcher = matcher
+        self.doc = doc
+        self.fields = {"title": PreparedField(doc.title), "text": PreparedField(doc.text)}
+        self.found = matcher.occurrences(self.fields)
+        self.host = _host(doc)
+        self.lead = Lead(doc.text)
+
+    def evaluate(self, node: Node, fields: tuple[str, ...] = ALL_FIELDS) -> _Result:
+        """(matched, occurrences) of `node`, a node of one of the matcher's rules.
+
+        An occurrence is `(field, skeleton start, skeleton end, first word,
+        last word, term as written)`."""
+        return _evaluate(node, self.found, self.matcher._pids, fields, self.host, lead=self.lead)
+
+    def term_matches(self, occs: Sequence[_Occ]) -> tuple[TermMatch, ...]:
+        """Occurrences as offsets into the document's original fields."""
+        return term_matches(occs, self.fields)

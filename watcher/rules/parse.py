@@ -8,14 +8,18 @@ Grammar, loosest binding first (so the precedence is
     and     := near (["AND"] near)*          adjacency means AND
     near    := unary ("NEAR/" n unary)*      left-associative
     unary   := "NOT" unary | primary
-    primary := "(" or ")" | word | prefix* | "phrase"
-             | "title:" primary | "source:" host
+    primary := "(" or ")" | word | prefix* | "phrase" | "@" set
+             | "title:" primary | "lead:" primary | "source:" host
              | "ATLEAST(" n "," or ")"
 
 Operators are upper case (`and`, `or`, `near` in lower case are words).
 Phrases take straight or typographic double quotes. `NEAR` and `ATLEAST`
 accept only positional operands: terms, phrases, prefixes, OR-groups of
-them, `title:` scopes of them and other NEARs.
+them, `title:`/`lead:` scopes of them and other NEARs.
+
+`@name` stands for a named term set (`watcher.rules.terms`): the OR of its
+members, usable anywhere a term is. The sets a query may use are passed to
+`parse_query`; an unknown name is a syntax error at the `@`.
 
 `parse_query` raises `QuerySyntaxError` with the offset of the offending
 token and a message naming what was found and what was expected.
@@ -24,7 +28,8 @@ token and a message naming what was found and what was expected.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 
 from watcher.rules.ast import And, AtLeast, Near, Node, Not, Or, Scope, Source, Term, TermKind
 from watcher.rules.ast import is_positional as _is_positional
@@ -32,7 +37,7 @@ from watcher.text.normalize import is_nospace_char, skeleton_of
 
 __all__ = ["QuerySyntaxError", "parse_query"]
 
-FIELDS = ("title", "source")
+FIELDS = ("title", "lead", "source")
 MIN_PREFIX = 3  # shorter prefixes (`ab*`) match too much to be useful
 
 _OPEN_QUOTES = '"\u201c\u201d\u201e'
@@ -40,6 +45,7 @@ _CLOSE_QUOTES = '"\u201c\u201d\u201f'
 _WORD_RE = re.compile(r"[^\s()\",\u201c\u201d\u201e\u201f]+")
 _FIELD_RE = re.compile(r"([A-Za-z]+):")
 _NEAR_RE = re.compile(r"NEAR(?:/(\d+))?(?=[\s()\"\u201c\u201d]|$)")
+_SET_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _HOST_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
 
@@ -54,7 +60,7 @@ class QuerySyntaxError(Exception):
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # WORD PHRASE LPAREN RPAREN COMMA AND OR NOT NEAR ATLEAST FIELD EOF
+    kind: str  # WORD PHRASE SET LPAREN RPAREN COMMA AND OR NOT NEAR ATLEAST FIELD EOF
     text: str
     start: int
     end: int
@@ -65,6 +71,8 @@ class _Token:
             return "end of query"
         if self.kind == "PHRASE":
             return f'phrase "{self.text}"'
+        if self.kind == "SET":
+            return f"term set '@{self.text}'"
         return f"'{self.text}'"
 
 
@@ -103,19 +111,30 @@ def _lex(query: str) -> list[_Token]:
         else:
             m = _WORD_RE.match(query, i)
             assert m is not None  # every other character starts a word
-            word = m.group(0)
-            tokens.append(_Token(_KEYWORDS.get(word, "WORD"), word, i, m.end()))
+            tokens.append(_word_token(m.group(0), i, m.end()))
             i = m.end()
     tokens.append(_Token("EOF", "", n, n))
     return tokens
 
 
-_STARTS_OPERAND = {"WORD", "PHRASE", "LPAREN", "NOT", "FIELD", "ATLEAST"}
+def _word_token(word: str, start: int, end: int) -> _Token:
+    """A keyword, a term set reference (`@name`) or a word."""
+    if not word.startswith("@"):
+        return _Token(_KEYWORDS.get(word, "WORD"), word, start, end)
+    if not _SET_RE.fullmatch(word[1:]):
+        raise QuerySyntaxError(
+            start, f"found '{word}': expected a term set name like @aukus after '@'"
+        )
+    return _Token("SET", word[1:], start, end)
+
+
+_STARTS_OPERAND = {"WORD", "PHRASE", "SET", "LPAREN", "NOT", "FIELD", "ATLEAST"}
 
 
 class _Parser:
-    def __init__(self, query: str) -> None:
+    def __init__(self, query: str, sets: Mapping[str, Node]) -> None:
         self.query = query
+        self.sets = sets
         self.tokens = _lex(query)
         self.pos = 0
 
@@ -197,17 +216,35 @@ class _Parser:
         if tok.kind in ("WORD", "PHRASE"):
             self.advance()
             return _term(tok)
+        if tok.kind == "SET":
+            self.advance()
+            return self.term_set(tok)
         if tok.kind == "FIELD":
             return self.parse_field()
         if tok.kind == "ATLEAST":
             return self.parse_atleast()
         raise self.fail("a term, a phrase or '('")
 
+    def term_set(self, tok: _Token) -> Node:
+        if tok.text not in self.sets:
+            known = ", ".join(f"@{n}" for n in sorted(self.sets)) or "none defined"
+            raise QuerySyntaxError(
+                tok.start, f"unknown term set '@{tok.text}': expected one of {known}"
+            )
+        members = self.sets[tok.text]
+        children = members.children if isinstance(members, Or) else (members,)
+        return Or(
+            tuple(_respan_all(c, tok.start, tok.end) for c in children),
+            tok.start,
+            tok.end,
+            set_name=tok.text,
+        )
+
     def parse_field(self) -> Node:
         field = self.advance()
         if field.text not in FIELDS:
             raise QuerySyntaxError(
-                field.start, f"unknown field '{field.text}:': expected title: or source:"
+                field.start, f"unknown field '{field.text}:': expected title:, lead: or source:"
             )
         if field.text == "source":
             host = self.tok
@@ -220,10 +257,10 @@ class _Parser:
                     host.start, f"expected a host name after 'source:', found '{host.text}'"
                 )
             return Source(name, field.start, host.end)
-        if self.tok.start != field.end or self.tok.kind not in ("WORD", "PHRASE", "LPAREN"):
-            raise self.fail("a term, a phrase or '(' right after 'title:'")
+        if self.tok.start != field.end or self.tok.kind not in ("WORD", "PHRASE", "SET", "LPAREN"):
+            raise self.fail(f"a term, a phrase, a term set or '(' right after '{field.text}:'")
         child = self.parse_primary()
-        return Scope("title", child, field.start, child.end)
+        return Scope(field.text, child, field.start, child.end)
 
     def parse_atleast(self) -> Node:
         op = self.advance()
@@ -246,9 +283,20 @@ class _Parser:
 
 def _respan(node: Node, start: int, end: int) -> Node:
     """Widen a parenthesised node's span to include its parentheses."""
-    from dataclasses import replace
-
     return replace(node, start=start, end=end)
+
+
+def _respan_all(node: Node, start: int, end: int) -> Node:
+    """`node` and everything under it with the span `[start, end)`: a term
+    set's members, placed at the `@name` that refers to them."""
+    changes: dict[str, object] = {"start": start, "end": end}
+    for f in fields(node):
+        value = getattr(node, f.name)
+        if f.name in ("child", "left", "right"):
+            changes[f.name] = _respan_all(value, start, end)
+        elif f.name == "children":
+            changes[f.name] = tuple(_respan_all(c, start, end) for c in value)
+    return replace(node, **changes)  # type: ignore[arg-type]
 
 
 def _term(tok: _Token) -> Term:
@@ -279,6 +327,8 @@ def _term(tok: _Token) -> Term:
     return Term(written, kind, pattern, tok.start, tok.end)
 
 
-def parse_query(query: str) -> Node:
-    """Parse a rule query into its syntax tree; raises `QuerySyntaxError`."""
-    return _Parser(query).parse()
+def parse_query(query: str, sets: Mapping[str, Node] | None = None) -> Node:
+    """Parse a rule query into its syntax tree; raises `QuerySyntaxError`.
+
+    `sets` maps term-set names to their members (an OR-group, or one term)."""
+    return _Parser(query, sets or {}).parse()

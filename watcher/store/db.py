@@ -41,6 +41,15 @@ def is_sqlite(url: str) -> bool:
         return False
 
 
+def _hide_userinfo(url: str) -> str:
+    """`url` with whatever precedes its host (user and password) shown as `***`."""
+    head, at, host = url.rpartition("@")
+    if not at:
+        return url
+    scheme, slashes, _userinfo = head.rpartition("//")
+    return f"{scheme}{slashes}***@{host}"
+
+
 def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys.
 
@@ -50,8 +59,8 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
     url = normalise_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StorageError(f"invalid database URL {url!r}: {exc}") from None
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise StorageError(f"invalid database URL {_hide_userinfo(url)!r}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":

@@ -266,3 +266,61 @@ class RouteMessageRow(DeliveryMixin, Base):
     reason: Mapped[str | None] = mapped_column(String(20))
     outcome: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertFeedbackRow(Base):
+    """An instant alert's side of the feedback loop: its button token and message update.
+
+    `token` is the opaque value of the alert's buttons (random, so the message
+    tells nothing about database ids or counts). `update_state` is None until
+    someone judges the alert; then `pending` until `chat.update` showed the
+    verdicts (`sent`), or `failed` after the delivery attempts ran out;
+    `update_next_at` is the claim's end or the retry time, as in the outbox.
+    """
+
+    __tablename__ = "alert_feedback"
+
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    update_state: Mapped[DeliveryState | None] = mapped_column(_str_enum(DeliveryState))
+    update_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    update_next_at: Mapped[datetime | None]
+    update_error: Mapped[str | None] = mapped_column(Text)
+
+
+class JudgmentRow(Base):
+    """One analyst's verdict on one alert: the latest click wins (Slack's action time).
+
+    Kept with the alerts and hits when retention prunes article text, so the
+    stats and the exported corpus's labels outlive the text.
+    """
+
+    __tablename__ = "judgments"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "analyst_id", name="uq_judgments_alert_analyst"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    analyst_id: Mapped[str] = mapped_column(String(64))  # Slack user id
+    analyst_name: Mapped[str] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(20))  # `watcher.model.Verdict` values
+    judged_at: Mapped[datetime] = mapped_column(index=True)  # the click (Slack's action_ts)
+    first_judged_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]  # when we stored the latest verdict
+    envelope_id: Mapped[str] = mapped_column(String(100), default="")
+
+
+class SourceMuteRow(Base):
+    """A muted source: its new alerts are held for their route's digest, not posted one by one."""
+
+    __tablename__ = "source_mutes"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    muted_at: Mapped[datetime]
+    muted_by: Mapped[str] = mapped_column(String(200))  # "operator" or "@analyst"

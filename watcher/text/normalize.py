@@ -6,7 +6,14 @@ way for both:
 1. **Folding** (per character cluster: a base character and its combining
    marks): Unicode NFKC (full-width/half-width forms, ligatures, full-width
    brackets -> ASCII), case folding, every dash variant -> `-`, every typographic quote
-   -> `'` or `"`.
+   -> `'` or `"`; and the Japanese press's orthographic variants of loan
+   words: the long-vowel mark `ー` is dropped (`セキュリティー` =
+   `セキュリティ`, `コンピューター` = `コンピュータ`) and small katakana read
+   as their large forms (`ウィルス` = `ウイルス`, `キャノン` = `キヤノン`,
+   `3ヶ国` = `3カ国`). Characters that do not show but can split a word
+   are dropped: the soft hyphen, zero-width space, joiner and non-joiner,
+   the word joiner, byte-order marks and bidirectional controls, so
+   `AU\u200bKUS` and `Pil\u00adlar` match `AUKUS` and `pillar`.
 2. **Segmentation** into *word runs* and *no-space runs*:
    - a word run is a maximal run of letters and digits of scripts written
      with spaces (Latin, Greek, Cyrillic, Hangul, ...); `F35`, `pillar`, `2`;
@@ -67,11 +74,30 @@ _JOINER_RE = re.compile(r"[\s\-\u30fb\u00b7\uff65]*")
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
 _SINGLE_QUOTES = "\u2018\u2019\u201a\u201b\u2032\u2035\uff07\u02bc"
 _DOUBLE_QUOTES = "\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb\uff02"
+# Japanese outlets and machine translations spell one loan word several
+# ways: with or without the long-vowel mark, with small or large kana after
+# another kana. Folding both spellings to one lets one term match both.
+_LONG_VOWEL = "\u30fc"  # ー (half-width ｰ folds to it under NFKC first)
+_SMALL_KATAKANA = {
+    "ァ": "ア", "ィ": "イ", "ゥ": "ウ", "ェ": "エ", "ォ": "オ", "ッ": "ツ", "ャ": "ヤ",
+    "ュ": "ユ", "ョ": "ヨ", "ヮ": "ワ", "ヵ": "カ", "ヶ": "カ",  # ヶ in 3ヶ国 reads カ
+}  # fmt: skip
+# Invisible characters that a page or a hostile feed can put inside a word
+# (a soft hyphen from hyphenation, zero-width spaces and joiners, the word
+# joiner, invisible operators, byte-order marks, bidirectional marks,
+# embeddings, overrides and isolates): folded to nothing.
+INVISIBLE = (
+    "\u00ad\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
+)
 _TRANSLATE = str.maketrans(
     {
         **dict.fromkeys(_DASHES, "-"),
         **dict.fromkeys(_SINGLE_QUOTES, "'"),
         **dict.fromkeys(_DOUBLE_QUOTES, '"'),
+        _LONG_VOWEL: None,
+        **_SMALL_KATAKANA,
+        **dict.fromkeys(INVISIBLE),
     }
 )
 # Half-width voiced sound marks combine with the preceding kana under NFKC.
