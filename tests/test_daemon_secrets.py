@@ -138,9 +138,11 @@ def test_a_daemon_run_never_prints_the_slack_token_or_the_database_password(
 def test_a_failed_start_names_the_database_problem_without_its_password(
     tmp_path: Path, template: str, problem: str
 ) -> None:
-    """`watcher run` on a bad or unreachable database URL exits 2 saying why, password masked."""
+    """`watcher run` on a bad or unreachable database URL exits 2 saying why, password masked
+    (an unreachable server after the start-up wait, whose log lines are checked too)."""
     password = "pw-" + secrets.token_hex(16)
     env = base_env(template.format(pw=password, port=free_port()))  # nothing listens there
+    env["WATCHER_DATABASE_WAIT"] = "1"
     env["SLACK_BOT_TOKEN"] = token = "xoxb-" + secrets.token_hex(20)
     config = tmp_path / "watcher.toml"
     write_config(config, tmp_path, f"127.0.0.1:{free_port()}", [])

@@ -37,7 +37,7 @@ def is_sqlite(url: str) -> bool:
     """True for a SQLite URL (a local file: nothing to wait for)."""
     try:
         return make_url(normalise_url(url)).get_backend_name() == "sqlite"
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # unusable: connecting says why, at once
         return False
 
 
