@@ -45,7 +45,8 @@ PUBLIC_EMBEDDED = [
 def test_ipv6_forms_embedding_an_internal_ipv4_are_refused(address: str) -> None:
     assert not is_public_address(address)
     reason = check_url(f"http://[{address}]/feed", AddressPolicy())
-    assert reason is not None and "not public" in reason
+    assert reason is not None
+    assert "not public" in reason
 
 
 @pytest.mark.parametrize("address", PUBLIC_EMBEDDED)

@@ -92,19 +92,13 @@ def _unwrap(ip: IPAddress) -> IPAddress:
     """
     if not isinstance(ip, ipaddress.IPv6Address):
         return ip
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.teredo is not None:
-        return ip.teredo[1]
-    if ip.sixtofour is not None:
-        return ip.sixtofour
+    embedded = ip.ipv4_mapped or (ip.teredo[1] if ip.teredo else None) or ip.sixtofour
+    if embedded is not None:
+        return embedded
     value = int(ip)
-    low = ipaddress.IPv4Address(value & 0xFFFFFFFF)
-    if value >> 32 == 0xFFFF0000 or ip in _NAT64 or ip in _NAT64_LOCAL:
-        return low
-    if value >> 32 == 0 and value > 1:  # `::a.b.c.d`; `::` and `::1` stay themselves
-        return low
-    return ip
+    translated = value >> 32 == 0xFFFF0000 or ip in _NAT64 or ip in _NAT64_LOCAL
+    compatible = value >> 32 == 0 and value > 1  # `::a.b.c.d`; `::` and `::1` stay themselves
+    return ipaddress.IPv4Address(value & 0xFFFFFFFF) if translated or compatible else ip
 
 
 def is_public_address(address: IPAddress | str) -> bool:
@@ -153,10 +147,8 @@ def check_url(url: str, policy: AddressPolicy) -> str | None:
     if literal is not None:
         return None if policy.allows(literal) else f"address {literal} is not public"
     host = host.rstrip(".")
-    if not host:
-        return "URL has no host"
-    if _legacy_numeric(host):
-        return f"numeric host {host!r} is not a canonical IP address"
+    if not host or _legacy_numeric(host):  # "" here was only dots: no host either
+        return f"host {parts.hostname!r} is not a canonical IP address or name"
     return None
 
 
