@@ -44,8 +44,8 @@ Metrics (the names as scraped; counters get the `_total` suffix):
     not been polled yet, read from the database. Persistently above zero
     means cycles cannot keep up with the configured intervals.
 ``watcher_cycles_total{result}``
-    Poll cycles by result: ok, failed (raised), timeout (cut at the cycle
-    deadline).
+    Poll cycles by result: ok, failed (raised), timeout (at least one
+    source ran out of its time and was recorded as failing).
 ``watcher_cycle_seconds``
     Histogram of the duration of poll cycles that polled at least one source.
 ``watcher_last_successful_cycle_timestamp_seconds``

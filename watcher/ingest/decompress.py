@@ -20,6 +20,16 @@ class TruncatedStream(Exception):
     """A compressed body ended before its stream did."""
 
 
+class DecodeFailed(Exception):
+    """Decoding did not finish (e.g. its time budget in a worker ran out); the message says why."""
+
+
+def needs_decoding(raw: bytes, content_encoding: str) -> bool:
+    """Whether `decode_body` would do any work: a declared coding, or gzip's magic bytes."""
+    codings = (c.strip().lower() for c in content_encoding.split(","))
+    return any(c and c != "identity" for c in codings) or raw[:2] == b"\x1f\x8b"
+
+
 _FIRST_WINDOW = 256  # input bytes first given to a new member's decompressor
 _MAX_WINDOW = 1 << 20  # the window doubles while a member goes on, up to this
 
@@ -53,7 +63,7 @@ def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
             # because the output limit was reached (`unconsumed_tail`, only past the cap).
             pos += len(chunk) - len(d.unconsumed_tail) - len(d.unused_data)
             window = min(window * 2, _MAX_WINDOW)
-        if view[pos : pos + 2] != b"\x1f\x8b":
+        if bytes(view[pos : pos + 2]) != b"\x1f\x8b":
             break  # trailing bytes that are not another gzip member are ignored
     return bytes(out)
 
