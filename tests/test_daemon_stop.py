@@ -77,8 +77,6 @@ def test_stuck_source_is_cut_at_the_cycle_deadline_and_sigterm_mid_cycle_exits_0
     assert "while fetching the source document" in error
     assert failures >= 1
     assert unhealthy is not None  # it counted towards the "feed unhealthy" notice
-    notices = rows(
-        database_url, "SELECT reason, outcome FROM route_messages WHERE kind = 'ops'"
-    )
+    notices = rows(database_url, "SELECT reason, outcome FROM route_messages WHERE kind = 'ops'")
     assert ("unhealthy", "timeout") in notices
     assert all(e["sources"] == ["Stuck"] for e in daemon.named("cycle_timeout"))

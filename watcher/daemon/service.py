@@ -22,8 +22,12 @@ Signals: SIGTERM and SIGINT stop accepting work, give the running cycle a
 few seconds to finish (else cancel it: its open transactions never commit,
 so the next start redoes that work), flush the outbox until the deadline,
 and exit 0 within 10 s (a watchdog thread enforces it even if the event loop
-is blocked). SIGHUP reloads rules and config at once and resumes a delivery
-stopped by an auth error (after the operator fixed the token or scopes).
+is blocked; should a C call hold the GIL so that no Python thread can run,
+faulthandler's C timer ends the process at 9.8 s with exit code 1). The
+worker processes die with the daemon however it ends
+(`watcher.extract.budget.bind_to_parent`). SIGHUP reloads rules and config
+at once and resumes a delivery stopped by an auth error (after the operator
+fixed the token or scopes).
 
 Tick intervals and limits are a `DaemonSettings` (`watcher.settings`), read
 from `WATCHER_*_TICK` variables by `watcher.config.daemon_settings`.
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -69,6 +74,7 @@ from watcher.store.retention import prune_articles
 log = structlog.get_logger("watcher.daemon.service")
 
 STOP_DEADLINE = 9.5  # seconds after the signal: the watchdog exits the process
+HARD_STOP_DEADLINE = 9.8  # ... and if the watchdog cannot run, faulthandler does (exit 1)
 CYCLE_GRACE = 5.0  # seconds a running cycle gets to finish after the signal
 FLUSH_DEADLINE = 8.0  # seconds after the signal: stop sending alerts
 
@@ -294,6 +300,10 @@ class Daemon:
             self._watchdog = threading.Timer(STOP_DEADLINE, _deadline_exit)
             self._watchdog.daemon = True
             self._watchdog.start()
+            # The backstop for a thread that cannot get the GIL (a C call holding it):
+            # faulthandler's timer is a C thread, it dumps the stacks and exits (code 1).
+            with contextlib.suppress(RuntimeError, ValueError, OSError):
+                faulthandler.dump_traceback_later(HARD_STOP_DEADLINE, exit=True)
         if self._loop is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._request_stop, signal.Signals(signum))

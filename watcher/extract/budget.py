@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import ctypes
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import pickle
 import signal
@@ -60,19 +61,40 @@ def bind_to_parent() -> None:
     * `prctl(PR_SET_PDEATHSIG, SIGKILL)` (Linux): the kernel kills this
       process when its parent exits, even a SIGKILLed parent and even while
       this process is stuck in C code. The workers' parent is the
-      multiprocessing forkserver, which exits when the daemon's end of its
-      pipe closes, i.e. when the daemon dies;
+      multiprocessing forkserver, which exits once every copy of the write
+      end of its "alive" pipe is closed. multiprocessing hands a copy to each
+      worker too (so that it could start processes itself), which kept the
+      forkserver and its workers alive forever after the daemon was
+      SIGKILLed; the worker closes its copy here, so the daemon holds the
+      only one and its death ends the forkserver and then the workers;
     * a watchdog thread that exits the process once it has been re-parented
       (`os.getppid()` changed), for systems without prctl and for a parent
       that died before the prctl call took effect.
     """
     parent = os.getppid()
+    _release_forkserver()
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(0)  # the parent died before the prctl call: nobody will collect our work
     threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _release_forkserver() -> None:
+    """Close this process's copy of the forkserver's "alive" pipe (see `bind_to_parent`).
+
+    `_forkserver_alive_fd` is private to multiprocessing (unchanged since
+    3.4); it is only set in a process the forkserver started, so the daemon
+    itself never closes its own copy.
+    """
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if server is None or fd is None or multiprocessing.parent_process() is None:
+        return
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    server._forkserver_alive_fd = None
 
 
 def _watch_parent(parent: int) -> None:
