@@ -43,6 +43,7 @@ from watcher.alerts.timefmt import plural as _plural
 from watcher.alerts.timefmt import relative as _relative
 from watcher.alerts.timefmt import utc as _utc
 from watcher.alerts.timefmt import when as _when
+from watcher.log import redact_secrets
 from watcher.model import AlertMessage, Hit, OpsNotice
 
 __all__ = [
@@ -215,9 +216,11 @@ def build_ops_notice(notice: OpsNotice, *, now: datetime) -> SlackPayload:
     last = []
     if notice.reason in ("unhealthy", "recovered") and (notice.outcome or notice.error):
         outcome = f"`{mrkdwn(notice.outcome, 40)}`" if notice.outcome else ""
-        error = mrkdwn(notice.error or "", 500)
+        error = mrkdwn(redact_secrets(notice.error or ""), 500)
         last.append(f"Last error: {' '.join(p for p in (outcome, error) if p)}")
-    url = link(notice.url, notice.url, label_limit=300) if notice.url else ""
+    # A source URL may carry credentials (user-info, `?api_key=`): never post them.
+    shown = redact_secrets(notice.url)
+    url = link(shown, shown, label_limit=300) if notice.url else ""
     context = [url, _OPS_HINT.get(notice.reason, ""), f"ops notice {notice.id}"]
     blocks = [_section("\n".join([line, *last])), _context([c for c in context if c])]
     return _finish("\n".join([line, *last, url]).strip(), blocks)

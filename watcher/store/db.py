@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watcher.errors import StorageError
+from watcher.log import redact_secrets
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # wait this long for another writer before "database is locked"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -42,17 +43,39 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
     url = normalise_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StorageError(f"invalid database URL {url!r}: {exc}") from None
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        busy_ms = busy_timeout_ms
-        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000}, pool_pre_ping=True)
-        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms))
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        port = parsed.port  # parsed lazily: a bad port raises here
+    except (ArgumentError, ValueError) as exc:
+        reason = "the port must be a number" if isinstance(exc, ValueError) else str(exc)
+        raise StorageError(
+            f"invalid database URL {redact_secrets(url)!r}: {redact_secrets(reason)}"
+        ) from None
+    backend = parsed.get_backend_name()
+    problem = None
+    if backend not in ("sqlite", "postgresql"):
+        problem = f"unsupported database {backend!r} (use sqlite:///PATH or postgresql://...)"
+    elif port is not None and not 0 < port < 65536:
+        problem = f"port {port} is out of range"
+    if problem:
+        raise StorageError(f"invalid database URL {redact_secrets(url)!r}: {problem}")
+    try:
+        if backend == "sqlite":
+            return _sqlite_engine(url, parsed.database, busy_timeout_ms)
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    except ImportError as exc:  # e.g. postgresql+psycopg2:// without psycopg2
+        raise StorageError(
+            f"invalid database URL {redact_secrets(url)!r}: driver {parsed.drivername!r} is "
+            f"not installed ({exc.name or exc}); use postgresql:// (psycopg 3) or sqlite:///PATH"
+        ) from None
+    except OSError as exc:  # the SQLite file's directory cannot be made
+        raise StorageError(f"cannot use database {redact_secrets(url)!r}: {exc}") from None
+
+
+def _sqlite_engine(url: str, database: str | None, busy_ms: int) -> Engine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": busy_ms / 1000}, pool_pre_ping=True)
+    event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms))
+    return engine
 
 
 def _sqlite_pragmas(busy_ms: int, dbapi_conn: Any, _record: Any) -> None:
