@@ -10,6 +10,7 @@ it returns a Config or raises ConfigError, nothing else.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,7 @@ SOURCE = '[[sources]]\nname = "a"\nurl = "https://example.com/feed"\n'
 
 
 def watcher(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run the CLI in `tmp_path` (database from the config file unless `env` says); (code, stderr)."""
+    """Run the CLI in `tmp_path` (database from the config file unless `env` names one)."""
     if env is None:
         env = base_env("")
         del env["WATCHER_DATABASE_URL"]
@@ -43,34 +44,47 @@ def watcher(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tu
     return proc.returncode, proc.stderr
 
 
+ROUTE = '[alerts.routes."#c"]\nmod = "digest"\n'
+TWO_SOURCES = SOURCE + "\n" + SOURCE.replace('"a"', '"b"') + 'intervall = "5m"\n'
+
+
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
-        ('[database]\nulr = "sqlite:///x.db"\n', "w.toml:2:1: [database] unknown key 'ulr' (did you mean 'url'?)"),
-        ('[rules]\n\n  dri = "r"\n', "w.toml:3:3: [rules] unknown key 'dri' (did you mean 'dir'?)"),
-        ('[web]\nlisen = "127.0.0.1:1"\n', "w.toml:2:1: [web] unknown key 'lisen' (did you mean 'listen'?)"),
-        ('[fetch]\nper_hots = 3\n', "w.toml:2:1: [fetch] unknown key 'per_hots' (did you mean 'per_host'?)"),
-        ('[alerts]\nbugdet = 3\n', "w.toml:2:1: [alerts] unknown key 'bugdet' (did you mean 'budget'?)"),
-        ('[stories]\nwindw = "7d"\n', "w.toml:2:1: [stories] unknown key 'windw' (did you mean 'window'?)"),
-        ('[alerts.routes."#c"]\nmod = "digest"\n', "w.toml:2:1: [alerts.routes.'#c']: [alerts.routes] unknown key 'mod' (did you mean 'mode'?)"),
-        (SOURCE + "\n" + SOURCE.replace('"a"', '"b"') + 'intervall = "5m"\n', "w.toml:8:1: source #2: [sources] unknown key 'intervall' (did you mean 'interval'?)"),
-        ('[databse]\nurl = "x"\n', "w.toml:1:1: unknown section 'databse' (did you mean [database]?)"),
+        ('[database]\nulr = "x"\n', "2:1: [database] unknown key 'ulr' (did you mean 'url'?)"),
+        ('[rules]\n\n  dri = "r"\n', "3:3: [rules] unknown key 'dri' (did you mean 'dir'?)"),
+        ('[web]\nlisen = ""\n', "2:1: [web] unknown key 'lisen' (did you mean 'listen'?)"),
+        (
+            "[fetch]\nper_hots = 3\n",
+            "2:1: [fetch] unknown key 'per_hots' (did you mean 'per_host'?)",
+        ),
+        ("[alerts]\nbugdet = 3\n", "2:1: [alerts] unknown key 'bugdet' (did you mean 'budget'?)"),
+        ('[stories]\nwindw = ""\n', "2:1: [stories] unknown key 'windw' (did you mean 'window'?)"),
+        (
+            ROUTE,
+            "2:1: [alerts.routes.'#c']: [alerts.routes] unknown key 'mod' (did you mean 'mode'?)",
+        ),
+        (
+            TWO_SOURCES,
+            "8:1: source #2: [sources] unknown key 'intervall' (did you mean 'interval'?)",
+        ),
+        ('[databse]\nurl = "x"\n', "1:1: unknown section 'databse' (did you mean [database]?)"),
     ],
-)  # fmt: skip
+)
 def test_a_typo_names_its_line_and_the_nearest_key(
     tmp_path: Path, toml: str, expected: str
 ) -> None:
     (tmp_path / "w.toml").write_text(toml, encoding="utf-8")
     code, stderr = watcher(tmp_path, "sources", "--config", "w.toml")
     assert code == 2
-    assert stderr.strip() == f"watcher: {expected}"
+    assert stderr.strip() == f"watcher: w.toml:{expected}"
 
 
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
-        ('[web]\nlisten = "127.0.0.1:99999"\n', "[web] listen must be host:port with a port from 1 to 65535, got '127.0.0.1:99999'"),
-        ('[web]\nlisten = "127.0.0.1:http"\n', "[web] listen must be host:port with a port from 1 to 65535"),
+        ('[web]\nlisten = "127.0.0.1:99999"\n', "port from 1 to 65535, got '127.0.0.1:99999'"),
+        ('[web]\nlisten = "127.0.0.1:http"\n', "[web] listen must be host:port with a port"),
         ("[web]\nlisten = 8080\n", "[web] listen must be a string"),
         ('[database]\nurl = "mysql://u:hunter2@h/db"\n', "unsupported database 'mysql'"),
         ('[database]\nurl = "postgresql://u:hunter2@h:port/db"\n', "the port must be a number"),
@@ -145,9 +159,9 @@ VALUES = st.one_of(
          '"postgresql://a:b@c:99999/d"', "[]", '["10.0.0.0/8"]', '["x"]', '{a = 1}',
          '"digest"', '"html"', '"(a+)+$"', '"["', "99999999999999999999", '"\\u0000"']
     ),
-    st.text(st.characters(exclude_categories=["Cs"]), max_size=12).map(lambda t: repr(t).replace("'", '"')),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=12).map(json.dumps),
     st.integers().map(str),
-    st.floats(allow_nan=True).map(lambda f: repr(f).replace("inf", "inf")),
+    st.floats(allow_nan=True).map(repr),
 )  # fmt: skip
 TABLES = ["database", "rules", "web", "fetch", "alerts", 'alerts.routes."#c"', "stories", "x"]
 
@@ -170,11 +184,14 @@ def _load(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "w.toml"
         path.write_bytes(data)
+        message = ""
         try:
             config = load_config(path, environ={})
         except ConfigError as exc:
-            assert "\n" not in str(exc)
-            assert str(exc).startswith(str(path))
+            message = str(exc)
+        if message:
+            assert "\n" not in message
+            assert message.startswith(str(path))
         else:
             assert config.path == path
 
@@ -195,7 +212,9 @@ def test_random_bytes_load_or_fail_with_a_config_error(data: bytes) -> None:
 @given(st.dictionaries(st.sampled_from(["WATCHER_POLL_TICK", "WATCHER_CYCLE_TIMEOUT",
        "WATCHER_RETENTION_MAX_AGE", "WATCHER_RETENTION_TICK"]), VALUES, max_size=3))  # fmt: skip
 def test_fuzzed_daemon_variables_give_settings_or_a_config_error(env: dict[str, str]) -> None:
+    message = ""
     try:
         daemon_settings(env)
     except ConfigError as exc:
-        assert "\n" not in str(exc)
+        message = str(exc)
+    assert "\n" not in message
