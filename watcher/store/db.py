@@ -7,6 +7,8 @@ migration; every command that touches the database goes through it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -68,6 +70,51 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
         ) from None
     except OSError as exc:  # the SQLite file's directory cannot be made
         raise StorageError(f"cannot use database {redact_secrets(url)!r}: {exc}") from None
+
+
+@contextlib.contextmanager
+def hold_database_lock(url: str) -> Iterator[Path | None]:
+    """Hold an exclusive lock on a SQLite database for as long as the block runs.
+
+    One daemon per SQLite file: two writers on one file fight over its write
+    lock and each polls every source, so `watcher run` takes an exclusive
+    `flock` on `<database>.lock` (created beside the file, holding the
+    holder's pid) for its whole life. The kernel releases it however the
+    process ends, SIGKILL included, so a stale lock file never blocks a
+    restart. A second `watcher run` on the same file gets a StorageError
+    naming the holder (the CLI prints it as one line and exits 2). Yields the
+    lock file's path; PostgreSQL and in-memory databases are not locked
+    (None).
+    """
+    try:
+        parsed = make_url(normalise_url(url))
+    except (ArgumentError, ValueError):
+        yield None  # create_db_engine reports the bad URL
+        return
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        yield None
+        return
+    path = Path(f"{database}.lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError(f"cannot create the database lock {path}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise StorageError(
+                f"another watcher daemon (pid {holder}) is running on {database} "
+                f"(it holds {path}); stop it first, or give this one another database"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _sqlite_engine(url: str, database: str | None, busy_ms: int) -> Engine:
