@@ -22,6 +22,7 @@ from tests.pipeline_helpers import Harness, Item, fast_fetch, make_config, rss, 
 from tests.support.httpserver import LocalSite
 from watcher.extract.budget import BudgetExceeded, BudgetPool, BudgetSettings, WorkerLost
 from watcher.extract.pool import ExtractorPool, PoolSettings
+from watcher.extract.worker import PageInput
 from watcher.ingest.decompress import BodyTooLarge, decode_body
 from watcher.model import SourceKind, SourceSpec
 from watcher.pipeline.documents import Documents
@@ -113,3 +114,43 @@ def test_a_listing_that_backtracks_is_cut_in_its_worker_and_the_other_source_is_
         assert row.last_outcome == "parse_error"
         assert row.failures == 1
         assert "worker killed" in (row.last_error or "")
+
+
+def test_a_source_out_of_time_fails_alone_with_its_stage_and_backs_off(
+    local_site: LocalSite, tmp_path: Path
+) -> None:
+    """The slow host: its article hangs past the source's time; the other source commits."""
+    local_site.add("/slow.xml", rss([Item("Slow news", local_site.url("/_/hang?seconds=30"))]))
+    local_site.add("/good.xml", rss([Item("Fine news", local_site.url("/p"))]))
+    local_site.add("/p", "<html><body><p>short</p></body></html>")
+    config = make_config(
+        f"sqlite:///{tmp_path / 'w.db'}",
+        [
+            rss_source("Slow", local_site.url("/slow.xml")),
+            rss_source("Good", local_site.url("/good.xml")),
+        ],
+        fetch=fast_fetch(total_timeout=20.0),
+    )
+    extractor = ExtractorPool(PoolSettings(workers=1, deadline=10.0), task=extract_article)
+    with extractor, Harness(config, extractor) as h:
+        # Warm workers: a cold extraction worker's imports are not what is measured here.
+        extractor.extract_many([PageInput(b"<html><p>warm</p></html>", "https://e.com/w")])
+        h.pipeline.source_timeout = 3.0
+        started = time.monotonic()
+        report = h.cycle()
+        elapsed = time.monotonic() - started
+        slow, good = h.source("Slow"), h.source("Good")
+        slow_articles, good_articles = h.articles("Slow"), h.articles("Good")
+        now = h.clock()
+    by_name = {s.name: s for s in report.sources}
+    assert by_name["Slow"].timed_out
+    assert elapsed < 10
+    assert slow.last_outcome == "timeout"
+    assert slow.last_error == "no result within 3 s (while fetching and extracting 1 articles)"
+    assert slow.failures == 1
+    assert slow.next_poll_at is not None
+    assert slow.next_poll_at.replace(tzinfo=now.tzinfo) > now + config.sources[0].interval
+    assert slow.etag is None
+    assert slow_articles == []  # nothing of the cut poll was committed
+    assert [a.title for a in good_articles] == ["Fine news"]
+    assert good.failures == 0

@@ -10,7 +10,8 @@ a budget:
 
 * `BudgetPool.run(fn, *args)` sends `fn(*args)` to an idle worker process
   and waits at most `deadline` seconds, counted from the moment the worker
-  has the document (waiting for a free worker is not the document's fault);
+  has the document and the modules it needs (waiting for a free worker, or
+  for a fresh worker's imports, is not the document's fault);
 * past the deadline the worker is killed (SIGKILL: it may be stuck in C
   code) and replaced by a fresh one for the next call, and `run` raises
   `BudgetExceeded`, whose message is the reason to record;
@@ -50,6 +51,7 @@ T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 WATCH_INTERVAL = 0.5  # seconds between a worker's looks at its parent
+STARTUP_DEADLINE = 60.0  # seconds a worker may take to unpickle a call (its first imports)
 
 
 def bind_to_parent() -> None:
@@ -156,6 +158,7 @@ def _serve(conn: Connection) -> None:
             fn, args = conn.recv()
         except (EOFError, OSError):
             return  # the parent closed the pipe
+        conn.send(("started", None))  # unpickled (imports done): the deadline starts now
         try:
             reply: tuple[str, Any] = ("ok", fn(*args))
         except Exception as exc:
@@ -273,6 +276,12 @@ class BudgetPool:
     def _wait(self, worker: _Worker) -> tuple[str, Any]:
         deadline = self.settings.deadline
         try:
+            # A fresh worker imports what the call needs first (unpickling it): not the
+            # document's time, but bounded too.
+            if not worker.conn.poll(STARTUP_DEADLINE):
+                self._discard(worker, killed=True)
+                return "lost", f"worker did not take the call within {STARTUP_DEADLINE:g} s"
+            worker.conn.recv()  # ("started", None)
             ready = worker.conn.poll(deadline)
             if not ready:
                 self._discard(worker, killed=True)
