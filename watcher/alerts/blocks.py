@@ -27,9 +27,9 @@ from typing import Any
 from watcher.alerts.delivery import SlackPayload
 from watcher.alerts.mrkdwn import (
     bold_marked,
-    button_url,
     clean,
     code,
+    http_url,
     link,
     mrkdwn,
     plain,
@@ -300,7 +300,7 @@ def _headline(url: str, title: str) -> tuple[str, dict[str, Any] | None]:
     inline = link(url, title, label_limit=TITLE_LIMIT, room=SECTION_LIMIT - 2)
     if inline.startswith("<") or safe_url(url) is None:
         return f"*{inline}*", None
-    target = button_url(url)
+    target = http_url(url)
     if target is None or len(target) > BUTTON_URL_LIMIT:
         return f"*{inline}*", None
     button = {

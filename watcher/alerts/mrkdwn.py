@@ -111,15 +111,22 @@ def mrkdwn(text: str, limit: int | None = None, *, single_line: bool = True) -> 
 
 def safe_url(url: str) -> str | None:
     """The URL made safe inside `<...|...>`, or None when it is not a usable http(s) URL."""
+    usable = http_url(url)
+    if usable is None:
+        return None
+    usable = usable.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+    return usable.replace("&", "&amp;")
+
+
+def http_url(url: str) -> str | None:
+    """`url` without invisible characters and whitespace when it is http(s) with a host, else
+    None; raw (not mrkdwn-escaped), e.g. for a button's `url` field."""
     url = re.sub(r"\s+", "", _INVISIBLE.sub("", url))
     try:
         parts = urlsplit(url)
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    url = url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
-    return url.replace("&", "&amp;")
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
 MIN_LABEL = 24  # characters of label worth keeping beside a long URL
@@ -142,16 +149,6 @@ def link(url: str, label: str, *, label_limit: int = 300, room: int | None = Non
             return text
         text = truncate_mrkdwn(text, fits)
     return f"<{target}|{text}>"
-
-
-def button_url(url: str) -> str | None:
-    """`url` for a button's `url` field (raw, not mrkdwn): http(s) only, invisibles removed."""
-    url = re.sub(r"\s+", "", _INVISIBLE.sub("", url))
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
 def truncate(text: str, limit: int | None) -> str:

@@ -148,7 +148,7 @@ def check_url(url: str, policy: AddressPolicy) -> str | None:
         return None if policy.allows(literal) else f"address {literal} is not public"
     host = host.rstrip(".")
     if not host or _legacy_numeric(host):  # "" here was only dots: no host either
-        return f"host {parts.hostname!r} is not a canonical IP address or name"
+        return f"numeric host {host!r} is not a canonical IP address" if host else "URL has no host"
     return None
 
 
