@@ -63,7 +63,7 @@ def once_json(result: OnceResult) -> dict[str, Any]:
         "alerts_sent": cycle.alerts_sent,
         "alerts_failed": cycle.alerts_failed,
         "alerts_pending": cycle.alerts_pending,
-        "delivery_stopped": result.dispatch.auth_error,
+        "delivery_stopped": redact_secrets(result.dispatch.auth_error or "") or None,
     }
 
 

@@ -215,11 +215,18 @@ class Pipeline:
         """`_poll` within `source_timeout`; past it the source fails: `timeout`, with the stage."""
         stage = _Stage()
         try:
-            async with asyncio.timeout(self.source_timeout):
-                return await self._poll(state, fetcher, extractor, documents, stage)
-        except TimeoutError:
-            error = f"no result within {self.source_timeout:g} s (while {stage.doing})"
-            return replace(self._fail(state, FetchOutcome.TIMEOUT, error, None), timed_out=True)
+            try:
+                async with asyncio.timeout(self.source_timeout):
+                    return await self._poll(state, fetcher, extractor, documents, stage)
+            except TimeoutError:
+                error = f"no result within {self.source_timeout:g} s (while {stage.doing})"
+                report = self._fail(state, FetchOutcome.TIMEOUT, error, None)
+                return replace(report, timed_out=True)
+        except SQLAlchemyError as exc:
+            # The database went away during this source's poll (outside its final store,
+            # which `_store` handles): nothing of it is committed, the other sources go on.
+            log.error("store_failed", source=state.spec.name, error=exc.__class__.__name__)
+            return SourceReport(state.spec.name, FetchOutcome.PARSE_ERROR, f"database: {exc}")
 
     async def _poll(
         self,
