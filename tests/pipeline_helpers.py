@@ -20,6 +20,7 @@ from watcher.extract.pool import ExtractorPool, PoolSettings
 from watcher.ingest.fetch import FetchSettings
 from watcher.model import SourceKind, SourceSpec
 from watcher.pipeline.cycle import CycleReport, Pipeline
+from watcher.pipeline.documents import Documents
 from watcher.pipeline.page_task import extract_article
 from watcher.rules.active import ActiveRules
 from watcher.settings import Config, FetchConfig
@@ -144,6 +145,7 @@ class Harness:
         extractor: ExtractorPool,
         *,
         fetch_settings: FetchSettings | None = None,
+        documents: Documents | None = None,
     ) -> None:
         self.config = config
         self.clock = Clock()
@@ -156,6 +158,7 @@ class Harness:
             clock=self.clock,
             extractor=extractor,
             fetch_settings=fetch_settings,
+            documents=documents,
         )
 
     def cycle(self, *, force: bool = True) -> CycleReport:
@@ -163,6 +166,7 @@ class Harness:
         return asyncio.run(self.pipeline.run_cycle(force=force))
 
     def close(self) -> None:
+        self.pipeline.close()  # the document workers it started
         self.db.dispose()
 
     def __enter__(self) -> Harness:

@@ -67,7 +67,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ('[database]\nulr = "x"\n', "[database] unknown key 'ulr' (did you mean 'url'?)"),
         ('[rules]\ndirectory = "r"\n', "[rules] unknown key 'directory' (known: dir)"),
         ('[web]\nlisten_on = ":1"\n', "[web] unknown key 'listen_on' (did you mean 'listen'?)"),
-        ("[nope]\n", "unknown section(s): nope"),
+        ("[nope]\n", "unknown section 'nope'"),
         ("[alerts]\nbudget_window = 'soon'\n", "expected a duration like"),
         (
             "[[sources]]\nname = 'a'\nurl = 'ftp://x'\n",

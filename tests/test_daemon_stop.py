@@ -1,4 +1,5 @@
-"""A stuck source: the cycle deadline keeps the others polled; SIGTERM mid-cycle exits 0."""
+"""A stuck source: its own deadline records it as failing, the others are polled and
+committed; SIGTERM mid-cycle exits 0."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ A1, _N1, _C1, A2, _B1 = list(ARTICLES)
 def test_stuck_source_is_cut_at_the_cycle_deadline_and_sigterm_mid_cycle_exits_0(
     local_site: LocalSite, tmp_path: Path
 ) -> None:
-    """A hanging feed never stops the other source's alerts; SIGTERM mid-cycle exits 0 in 10 s."""
+    """A hanging feed never stops the other source's alerts and is itself recorded as failing
+    (`timeout`, with its stage; counted, so the unhealthy notice comes); SIGTERM mid-cycle
+    exits 0 in 10 s."""
     serve_pages(local_site)
     set_feed(local_site, "/feed.xml", [A1], "v1")
     rules_dir = tmp_path / "rules"
@@ -36,7 +39,7 @@ def test_stuck_source_is_cut_at_the_cycle_deadline_and_sigterm_mid_cycle_exits_0
         "[fetch]\nallow_private_addresses = true\nretries = 0\ntotal_timeout = 60.0\n\n"
         f'[rules]\ndir = "{rules_dir}"\n\n[web]\nlisten = "127.0.0.1:{free_port()}"\n\n'
         f'[[sources]]\nname = "Stuck"\nurl = "{local_site.url("/_/hang?seconds=60")}"\n'
-        'interval = "1s"\n\n'
+        'interval = "1s"\n\n[alerts]\nunhealthy_after = 1\n\n'
         f'[[sources]]\nname = "Fast"\nurl = "{local_site.url("/feed.xml")}"\ninterval = "1s"\n',
     )
     database_url = f"sqlite:///{tmp_path / 'watcher.db'}"
@@ -64,6 +67,17 @@ def test_stuck_source_is_cut_at_the_cycle_deadline_and_sigterm_mid_cycle_exits_0
         assert seconds < 10
     finally:
         daemon.close()
-    stuck = rows(database_url, "SELECT etag, last_polled_at FROM sources WHERE name = 'Stuck'")
-    assert stuck == [(None, None)]  # nothing of the cut polls was committed
-    assert len(daemon.named("cycle_timeout")) >= 1
+    [(etag, outcome, error, failures, unhealthy)] = rows(
+        database_url,
+        "SELECT etag, last_outcome, last_error, failures, unhealthy_at FROM sources "
+        "WHERE name = 'Stuck'",
+    )
+    assert etag is None  # nothing of the cut polls was committed
+    assert outcome == "timeout"
+    assert "while fetching the source document" in error
+    assert failures >= 1
+    assert unhealthy is not None  # it counted towards the "feed unhealthy" notice
+    notices = rows(database_url, "SELECT reason, outcome FROM route_messages WHERE kind = 'ops'")
+    assert ("unhealthy", "timeout") in notices
+    # The stuck source is named; the fast one only ever while the workers start (a slow CI).
+    assert any(e["sources"] == ["Stuck"] for e in daemon.named("cycle_timeout"))

@@ -56,23 +56,34 @@ from watcher.settings import (
     FetchConfig,
     RouteConfig,
     SlackConfig,
+    parse_listen,
 )
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_DURATION = re.compile(r"^\s*(\d{1,12})\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# The longest duration any setting takes (intervals, windows, ticks, retention): ten
+# years. Past it a value is a typo, and times computed from it (the next poll, a backoff
+# of 2**16 intervals) would overflow Python's dates.
+MAX_DURATION = timedelta(days=3650)
 
 
 def parse_duration(value: object, *, where: str = "duration") -> timedelta:
-    """`"15m"`, `"1h"`, `"7d"`, `"30s"`, `"2w"` (or a number of seconds) -> timedelta."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: expected a duration like '15m', got {value!r}")
-    if isinstance(value, int | float) and value > 0:
-        return timedelta(seconds=float(value))
-    if isinstance(value, str):
+    """`"15m"`, `"1h"`, `"7d"`, `"30s"`, `"2w"` (or a number of seconds) -> timedelta.
+
+    At most `MAX_DURATION`; anything else is a ConfigError naming `where`.
+    """
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        seconds = float(value)
+    elif isinstance(value, str):
         m = _DURATION.match(value)
         if m and int(m.group(1)) > 0:
-            return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
-    raise ConfigError(f"{where}: expected a duration like '15m', '1h' or '7d', got {value!r}")
+            seconds = float(int(m.group(1)) * _UNITS[m.group(2)])
+    if seconds is None:  # NaN too: it is not > 0
+        raise ConfigError(f"{where}: expected a duration like '15m', '1h' or '7d', got {value!r}")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ConfigError(f"{where}: at most {MAX_DURATION.days} days, got {value!r}")
+    return timedelta(seconds=seconds)
 
 
 # Every key of `watcher.toml`, by table ("alerts.routes" is each `[alerts.routes."#chan"]`,
@@ -106,13 +117,59 @@ ENV_KEYS = frozenset(
 _TOP_KEYS = {"database", "fetch", "rules", "web", "alerts", "stories", "sources"}
 
 
-def _check_keys(table: Mapping[str, Any], section: str, where: str) -> None:
+class UnknownKey(ConfigError):
+    """A key a table does not have; `load_config` adds the key's line and column."""
+
+    def __init__(self, message: str, section: str, key: str, occurrence: int) -> None:
+        super().__init__(message)
+        self.section = section  # a FILE_KEYS table name, or "" for the top level
+        self.key = key
+        self.occurrence = occurrence  # which `[[sources]]` table (1-based); 1 for others
+
+
+def _check_keys(table: Mapping[str, Any], section: str, where: str, *, occurrence: int = 1) -> None:
     """Refuse a key the table does not have, naming the nearest one (a typo is not silent)."""
     known = FILE_KEYS[section]
     for key in sorted(set(table) - known):
         near = difflib.get_close_matches(key, sorted(known), n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(sorted(known))})"
-        raise ConfigError(f"{where}: [{section}] unknown key {key!r}{hint}")
+        raise UnknownKey(
+            f"{where}: [{section}] unknown key {key!r}{hint}", section, key, occurrence
+        )
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]*?)\s*\]\]?\s*(?:#.*)?$")
+
+
+def key_position(text: str, section: str, key: str, occurrence: int = 1) -> tuple[int, int] | None:
+    """The (line, column) of `key` in table `section` of TOML `text`, 1-based; None if not found.
+
+    tomllib gives no positions, so the lines are scanned: a `[section]`
+    header (for "sources" the `occurrence`-th `[[sources]]`, for
+    "alerts.routes" any `[alerts.routes."#chan"]`) opens the table, the next
+    header closes it, and the key is a bare, quoted or dotted key at the start
+    of a line. Section "" is the top level (before any header, or a header
+    named `key`). Multi-line strings and inline tables are not followed: a
+    key found nowhere gives None and the message goes without a position.
+    """
+    current, seen = "", 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header is not None:
+            name = header.group(2).replace(" ", "")
+            if section == "" and name.split(".")[0].strip('"') == key:
+                return number, line.index(header.group(1)) + 1
+            current = "alerts.routes" if name.startswith("alerts.routes.") else name
+            if current == section == "sources":
+                seen += 1
+            continue
+        if current != section or (section == "sources" and seen != occurrence):
+            continue
+        stripped = line.lstrip()
+        name = re.split(r"\s*[=.]", stripped, maxsplit=1)[0].strip().strip("\"'")
+        if name == key and "=" in stripped:
+            return number, len(line) - len(stripped) + 1
+    return None
 
 
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -127,25 +184,51 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     if path is None:
         path = Path(environ.get("WATCHER_CONFIG", str(DEFAULT_CONFIG_PATH)))
     data: dict[str, Any] = {}
+    text = ""
     if path.exists():
+        text = read_config_text(path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+            raise ConfigError(f"{path}: {exc}") from None
     elif explicit:
         raise ConfigError(f"{path}: config file not found")
     else:
         path = None
-    return _build(data, path, environ)
+    try:
+        return _build(data, path, environ)
+    except UnknownKey as exc:
+        position = key_position(text, exc.section, exc.key, exc.occurrence)
+        if path is None or position is None:
+            raise
+        message = str(exc).removeprefix(f"{path}: ")
+        raise ConfigError(f"{path}:{position[0]}:{position[1]}: {message}") from None
+
+
+def read_config_text(path: Path) -> str:
+    """The config file's text; a ConfigError (one line) when it cannot be read or is not UTF-8."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
 
 
 def _build(data: dict[str, Any], path: Path | None, environ: Mapping[str, str]) -> Config:
     where = str(path) if path else "<default>"
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown section(s): {', '.join(sorted(unknown))}")
+    for key in sorted(set(data) - _TOP_KEYS):
+        near = difflib.get_close_matches(key, sorted(_TOP_KEYS), n=1)
+        hint = (
+            f" (did you mean [{near[0]}]?)" if near else f" (known: {', '.join(sorted(_TOP_KEYS))})"
+        )
+        raise UnknownKey(f"{where}: unknown section {key!r}{hint}", "", key, 1)
     database = _table(data, "database", where)
     rules = _table(data, "rules", where)
     web = _table(data, "web", where)
@@ -159,7 +242,16 @@ def _build(data: dict[str, Any], path: Path | None, environ: Mapping[str, str]) 
     rules_dir = Path(str(rules_dir_value)) if rules_dir_value else base_dir / "rules"
     if rules_dir_value and "WATCHER_RULES_DIR" not in environ and not rules_dir.is_absolute():
         rules_dir = base_dir / rules_dir
-    listen = environ.get("WATCHER_LISTEN") or str(web.get("listen", Config.listen))
+    listen = environ.get("WATCHER_LISTEN") or web.get("listen", Config.listen)
+    if not isinstance(listen, str):
+        raise ConfigError(f"{where}: [web] listen must be a string like '127.0.0.1:8080'")
+    try:
+        parse_listen(listen)
+    except ConfigError:
+        source = "WATCHER_LISTEN" if environ.get("WATCHER_LISTEN") else f"{where}: [web] listen"
+        raise ConfigError(
+            f"{source} must be host:port with a port from 1 to 65535, got {listen!r}"
+        ) from None
     stories = _table(data, "stories", where)
     _check_keys(stories, "stories", where)
     story_window = parse_duration(stories.get("window", "7d"), where=f"{where}: [stories] window")
@@ -219,6 +311,8 @@ def daemon_settings(environ: Mapping[str, str] | None = None) -> DaemonSettings:
             return parse_duration(raw, where=name).total_seconds()
         if not value > 0:
             raise ConfigError(f"{name}: expected a positive number of seconds, got {raw!r}")
+        if value > MAX_DURATION.total_seconds():
+            raise ConfigError(f"{name}: at most {MAX_DURATION.days} days, got {raw!r}")
         return value
 
     age = environ.get("WATCHER_RETENTION_MAX_AGE", "").strip()
@@ -322,8 +416,20 @@ def _fetch(table: dict[str, Any], where: str) -> FetchConfig:
             raise ConfigError(f"{where}: [fetch] {key} must be {expected.__name__}, got {value!r}")
         if expected in (int, float) and (value < 0 or (value == 0 and key != "retries")):
             raise ConfigError(f"{where}: [fetch] {key} must be positive, got {value!r}")
+        if expected is float and not value <= _MAX_FETCH_SECONDS:  # NaN and inf too
+            raise ConfigError(
+                f"{where}: [fetch] {key} must be at most {_MAX_FETCH_SECONDS:g} s, got {value!r}"
+            )
+        if expected is int and value > _MAX_FETCH_INT:
+            raise ConfigError(
+                f"{where}: [fetch] {key} must be at most {_MAX_FETCH_INT}, got {value!r}"
+            )
         values[key] = value
     return FetchConfig(**values)
+
+
+_MAX_FETCH_SECONDS = 86400.0  # a day: [fetch] timeouts past it are typos
+_MAX_FETCH_INT = 2**40  # counts and byte caps: far past any real value, still a C long
 
 
 def _networks(raw: object, where: str) -> tuple[str, ...]:
@@ -419,7 +525,7 @@ def _sources(raw: object, where: str) -> tuple[SourceSpec, ...]:
         at = f"{where}: source #{i}"
         if not isinstance(item, dict):
             raise ConfigError(f"{at}: must be a table")
-        _check_keys(item, "sources", at)
+        _check_keys(item, "sources", at, occurrence=i)
         name, url = item.get("name"), item.get("url")
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"{at}: 'name' is required")

@@ -44,8 +44,8 @@ Metrics (the names as scraped; counters get the `_total` suffix):
     not been polled yet, read from the database. Persistently above zero
     means cycles cannot keep up with the configured intervals.
 ``watcher_cycles_total{result}``
-    Poll cycles by result: ok, failed (raised), timeout (cut at the cycle
-    deadline).
+    Poll cycles by result: ok, failed (raised), timeout (at least one
+    source ran out of its time and was recorded as failing).
 ``watcher_cycle_seconds``
     Histogram of the duration of poll cycles that polled at least one source.
 ``watcher_last_successful_cycle_timestamp_seconds``
@@ -73,6 +73,7 @@ from collections.abc import Awaitable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from watcher.log import redact_secrets
 from watcher.model import ArticleRecord, FetchResult
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0)
@@ -162,12 +163,17 @@ def error_code(error: str | None) -> str:
     return m.group(0) if m else "other"
 
 
+def label(value: object) -> str:
+    """A label value as exported: its text with any secret redacted (`watcher.log`)."""
+    return redact_secrets(str(value))
+
+
 # --- recording calls (one line at each place the event happens) --------------------------
 
 
 def record_fetch(result: FetchResult, metrics: Metrics = METRICS) -> None:
     """A source document was fetched (any outcome)."""
-    metrics.fetches.labels(str(result.outcome)).inc()
+    metrics.fetches.labels(label(result.outcome)).inc()
     metrics.fetch_seconds.observe(max(result.elapsed, 0.0))
 
 
@@ -179,7 +185,7 @@ async def timed_article(
     record = await work
     if not record.existing:
         elapsed = time.perf_counter() - start
-        metrics.article_seconds.labels(str(record.extraction)).observe(elapsed)
+        metrics.article_seconds.labels(label(record.extraction)).observe(elapsed)
     return record
 
 
@@ -188,19 +194,19 @@ def record_stored(articles: int, rule_ids: Iterable[str], metrics: Metrics = MET
     if articles:
         metrics.articles_stored.inc(articles)
     for rule in rule_ids:
-        metrics.hits.labels(rule).inc()
+        metrics.hits.labels(label(rule)).inc()
 
 
 def record_delivery(outcome: str, error: str | None, metrics: Metrics = METRICS) -> None:
     """One send attempt ended with `outcome` (a `DeliveryOutcome` value)."""
-    metrics.deliveries.labels(str(outcome)).inc()
+    metrics.deliveries.labels(label(outcome)).inc()
     if error and str(outcome) != "sent":
-        metrics.delivery_errors.labels(error_code(error)).inc()
+        metrics.delivery_errors.labels(label(error_code(error))).inc()
 
 
 def record_cycle(result: str, seconds: float | None, metrics: Metrics = METRICS) -> None:
     """A poll cycle ended: `ok` (also sets the last-success time), `failed` or `timeout`."""
-    metrics.cycles.labels(result).inc()
+    metrics.cycles.labels(label(result)).inc()
     if seconds is not None:
         metrics.cycle_seconds.observe(seconds)
     if result == "ok":

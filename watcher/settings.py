@@ -138,7 +138,7 @@ class DaemonSettings:
     poll_tick          how often the sources whose next poll has come are polled
     dispatch_tick      how often the alert outbox is drained
     reload_tick        how often the rule and config files are checked for changes
-    cycle_timeout      a poll cycle is cancelled after this long
+    cycle_timeout      one source's poll is cut after this long (recorded as a `timeout`)
     retention_max_age  article text older than this is pruned
     retention_tick     how often retention runs
     database_wait      at start, how long to retry a database server that does not

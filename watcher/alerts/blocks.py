@@ -31,6 +31,8 @@ from watcher.alerts.feedback import actions_block, verdicts_block
 from watcher.alerts.mrkdwn import (
     bold_marked,
     clean,
+    code,
+    http_url,
     link,
     mrkdwn,
     plain,
@@ -46,6 +48,7 @@ from watcher.alerts.timefmt import plural as _plural
 from watcher.alerts.timefmt import relative as _relative
 from watcher.alerts.timefmt import utc as _utc
 from watcher.alerts.timefmt import when as _when
+from watcher.log import redact_secrets
 from watcher.model import AlertMessage, Feedback, Hit, OpsNotice
 
 __all__ = [
@@ -69,6 +72,8 @@ SNIPPET_LIMIT = 600  # code points of snippet shown: enough context, short enoug
 TITLE_LIMIT = 300
 OUTLET_LIMIT = 100
 DIGEST_LINES_PER_RULE = 15
+DIGEST_LINK_ROOM = 1_000  # one digest line's link: a longer URL leaves its title unlinked
+BUTTON_URL_LIMIT = 3_000  # a button's `url`
 
 _RANK = {"high": 0, "medium": 1, "low": 2}
 _EMOJI = {"high": ":red_circle:", "medium": ":large_orange_circle:", "low": ":large_yellow_circle:"}
@@ -89,16 +94,19 @@ def build_alert(
     hits = _ranked(msg.hits)
     severity = hits[0].severity if hits else "alert"
     names = [_name(h.rule_id, rule_names) for h in hits]
-    headline = f"*{link(msg.url, msg.title, label_limit=TITLE_LIMIT)}*"
+    headline, open_button = _headline(msg.url, msg.title)
     if msg.url.strip() and safe_url(msg.url) is None:  # show what we could not link
-        headline += f"\n`{mrkdwn(msg.url, 300).replace('`', chr(39))}`"
+        headline += f"\n{code(msg.url, 300)}"
     meta = f"{mrkdwn(msg.outlet, OUTLET_LIMIT) or 'unknown outlet'} · {_when(msg.published, now)}"
     snippet = _snippet(msg, hits)
     ids = _ids_line(hits, msg)
 
+    head = _section(headline)
+    if open_button is not None:
+        head["accessory"] = open_button
     blocks: list[dict[str, Any]] = [
         _header(f"{_emoji(severity)} {severity.upper()}", names),
-        _section(headline),
+        head,
         _context([meta]),
     ]
     if snippet:
@@ -109,7 +117,10 @@ def build_alert(
 
     header_line = severity.upper() + (f" · {', '.join(names)}" if names else "")
     header_line = plain(header_line, HEADER_LIMIT)
-    lines = [f"{_emoji(severity)} {mrkdwn(header_line)}", headline, meta]
+    # The fallback text has room for any link (40,000 characters).
+    full = f"*{link(msg.url, msg.title, label_limit=TITLE_LIMIT)}*"
+    linked = safe_url(msg.url) is not None
+    lines = [f"{_emoji(severity)} {mrkdwn(header_line)}", full if linked else headline, meta]
     if snippet:
         lines.append(f"> {snippet}")
     lines.append(ids)
@@ -128,11 +139,13 @@ def build_thread_reply(
 ) -> SlackPayload:
     """A reply in the story's thread: "also reported by <outlet>" with the article's link."""
     outlet = mrkdwn(msg.outlet, OUTLET_LIMIT) or "another outlet"
-    line = f"Also reported by *{outlet}*: {link(msg.url, msg.title, label_limit=TITLE_LIMIT)}"
+    room = SECTION_LIMIT - len(outlet) - 60
+    linked = link(msg.url, msg.title, label_limit=TITLE_LIMIT, room=room)
+    line = f"Also reported by *{outlet}*: {linked}"
     extra = [_when(msg.published, now)]
     hits = _ranked(msg.hits)
     if hits:
-        extra.append(" ".join(f"`{mrkdwn(h.rule_id, 80)}`" for h in hits))
+        extra.append(" ".join(f"{code(h.rule_id, 80)}" for h in hits))
     blocks = [_section(f":arrow_right_hook: {line}"), _context([" · ".join(extra)])]
     return _finish(line, blocks)
 
@@ -197,7 +210,7 @@ def build_burst_notice(
     """The one notice posted when a rule goes over its alert budget."""
     name = _name(rule_id, rule_names or {})
     line = (
-        f":rotating_light: *Burst:* *{mrkdwn(name, 150)}* (`{mrkdwn(rule_id, 80)}`) matched "
+        f":rotating_light: *Burst:* *{mrkdwn(name, 150)}* ({code(rule_id, 80)}) matched "
         f"{count} {_plural(count, 'story', 'stories')} in the last {_duration(window)}. "
         "Further alerts for this rule go to the next digest."
     )
@@ -234,10 +247,12 @@ def build_ops_notice(notice: OpsNotice, *, now: datetime) -> SlackPayload:
     line = f"{_OPS_HEAD.get(notice.reason, ':warning: *Feed:*')} {what.rstrip(', ')}."
     last = []
     if notice.reason in ("unhealthy", "recovered") and (notice.outcome or notice.error):
-        outcome = f"`{mrkdwn(notice.outcome, 40)}`" if notice.outcome else ""
-        error = mrkdwn(notice.error or "", 500)
+        outcome = f"{code(notice.outcome, 40)}" if notice.outcome else ""
+        error = mrkdwn(redact_secrets(notice.error or ""), 500)
         last.append(f"Last error: {' '.join(p for p in (outcome, error) if p)}")
-    url = link(notice.url, notice.url, label_limit=300) if notice.url else ""
+    # A source URL may carry credentials (user-info, `?api_key=`): never post them.
+    shown = redact_secrets(notice.url)
+    url = link(shown, shown, label_limit=300, room=1_500) if notice.url else ""
     context = [url, _OPS_HINT.get(notice.reason, ""), f"ops notice {notice.id}"]
     blocks = [_section("\n".join([line, *last])), _context([c for c in context if c])]
     return _finish("\n".join([line, *last, url]).strip(), blocks)
@@ -291,6 +306,30 @@ def _header(prefix: str, names: Sequence[str]) -> dict[str, Any]:
     suffix = f" (+{rest} more)" if rest else ""
     text = truncate(text, HEADER_LIMIT - len(suffix)) + suffix
     return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
+
+
+def _headline(url: str, title: str) -> tuple[str, dict[str, Any] | None]:
+    """The bold headline and, for a URL too long to link inline, an "Open" button.
+
+    The headline always shows: a long URL shortens the link's label (the
+    full URL stays the target); a URL that leaves no room for a label in the
+    section's 3,000 characters moves to a button accessory (its `url` takes
+    up to 3,000) beside the unlinked title. A URL longer still is only in the
+    message's fallback text.
+    """
+    inline = link(url, title, label_limit=TITLE_LIMIT, room=SECTION_LIMIT - 2)
+    if inline.startswith("<") or safe_url(url) is None:
+        return f"*{inline}*", None
+    target = http_url(url)
+    if target is None or len(target) > BUTTON_URL_LIMIT:
+        return f"*{inline}*", None
+    button = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Open article", "emoji": False},
+        "url": target,
+        "action_id": "open_article",
+    }
+    return f"*{inline}*", button
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -355,7 +394,7 @@ def _rules_text(hits: Sequence[Hit], rule_names: Mapping[str, str], title: str) 
 
 
 def _ids_line(hits: Sequence[Hit], msg: AlertMessage) -> str:
-    ids = " ".join(f"`{mrkdwn(h.rule_id, 80)}`" for h in hits) or "no rule"
+    ids = " ".join(f"{code(h.rule_id, 80)}" for h in hits) or "no rule"
     return f"Rules: {ids} · alert {msg.alert_id} · story {msg.story_id}"
 
 
@@ -368,7 +407,7 @@ def _digest_rule_text(
 ) -> str:
     level = next((s for s, r in _RANK.items() if r == severity[rule_id]), "info")
     head = (
-        f"{_emoji(level)} *{mrkdwn(_name(rule_id, rule_names), 150)}* (`{mrkdwn(rule_id, 80)}`)"
+        f"{_emoji(level)} *{mrkdwn(_name(rule_id, rule_names), 150)}* ({code(rule_id, 80)})"
         f" · {len(stories)} {_plural(len(stories), 'story', 'stories')}"
     )
     firsts = sorted(
@@ -379,7 +418,7 @@ def _digest_rule_text(
     for article in firsts:
         reports = len(stories[article.story_id])
         line = (
-            f"• {link(article.url, article.title, label_limit=150)} — "
+            f"• {link(article.url, article.title, label_limit=150, room=DIGEST_LINK_ROOM)} — "
             f"{mrkdwn(article.outlet, OUTLET_LIMIT) or 'unknown outlet'}, "
             f"{_relative(article.published, now)}"
         )

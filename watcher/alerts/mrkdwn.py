@@ -11,9 +11,16 @@ goes through here before it reaches a Slack message:
   and defuses bare `@here`/`@channel`/`@everyone` with a zero-width space
   (mrkdwn objects that are not `verbatim` parse those).
 * `escape` escapes only `&`, `<` and `>`, as Slack asks; once `<` is escaped
-  nothing in the text can open a link or a mention.
+  nothing in the text can open a link or a mention. mrkdwn has no escape for
+  its formatting characters, so `neutralise` swaps `*`, `_`, `~` and a
+  backtick in untrusted text for look-alikes (U+2217, U+02CD, U+223C, U+02CB) that
+  Slack does not read as bold, italics, strike-through or code: a title can
+  no longer format or reorder the message around it.
 * `link` builds `<url|label>` only for http(s) URLs, with `<`, `>`, `|` and
-  whitespace percent-encoded, so neither part can forge another link.
+  whitespace percent-encoded, so neither part can forge another link; given
+  `room`, a long URL shortens the label rather than the link, and a URL too
+  long for the room leaves the label alone (the caller may link it another
+  way, e.g. a button).
 * `truncate`/`truncate_mrkdwn` cut on code points and end with "…"; the
   mrkdwn variant never leaves half an entity (`&am`) or half a link.
 * `term_spans` finds the matched query terms in a snippet (NFKC, case-folded,
@@ -32,11 +39,14 @@ ELLIPSIS = "…"
 ZWSP = "\u200b"
 
 # C0/C1 controls (tab and newline are whitespace, handled separately), bidi
-# embeddings/overrides/isolates (they can make a label read differently from
-# the link behind it), the BOM and line/paragraph separators.
+# embeddings/overrides/isolates and marks (LRM, RLM, ALM: they can make a label read
+# differently from the link behind it), the BOM and line/paragraph separators.
 _INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff\ufff9-\ufffb]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    "\ufeff\ufff9-\ufffb]"
 )
+# mrkdwn's formatting characters and the look-alikes untrusted text gets instead.
+_FORMATTING = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
 _MENTION = re.compile(r"<\s*(?:[!@#]|subteam\^)[^<>]*>")
 _BARE_BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\u00a0\u2028\u2029\r\f\v]+")
@@ -68,6 +78,20 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def code(text: str, limit: int | None = None) -> str:
+    """Untrusted text as an inline code span: nothing formats inside one, so only `&<>`
+    are escaped and a backtick (which would end the span) becomes a look-alike."""
+    text = clean(strip_mentions(clean(text, single_line=True)), single_line=True)
+    if limit is not None:
+        text = truncate(text, limit)
+    return "`" + escape(text.replace("`", "\u02cb")) + "`"
+
+
+def neutralise(text: str) -> str:
+    """`*`, `_`, `~` and backticks replaced by look-alikes mrkdwn does not format with."""
+    return text.translate(_FORMATTING)
+
+
 def plain(text: str, limit: int | None = None) -> str:
     """Untrusted text for a `plain_text` object: cleaned, one line, no mentions, not escaped."""
     text = clean(strip_mentions(clean(text, single_line=True)), single_line=True)
@@ -82,28 +106,48 @@ def mrkdwn(text: str, limit: int | None = None, *, single_line: bool = True) -> 
     text = clean(strip_mentions(clean(text, single_line=single_line)), single_line=single_line)
     if limit is not None:
         text = truncate(text, limit)
-    return escape(text)
+    return escape(neutralise(text))
 
 
 def safe_url(url: str) -> str | None:
     """The URL made safe inside `<...|...>`, or None when it is not a usable http(s) URL."""
+    usable = http_url(url)
+    if usable is None:
+        return None
+    usable = usable.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+    return usable.replace("&", "&amp;")
+
+
+def http_url(url: str) -> str | None:
+    """`url` without invisible characters and whitespace when it is http(s) with a host, else
+    None; raw (not mrkdwn-escaped), e.g. for a button's `url` field."""
     url = re.sub(r"\s+", "", _INVISIBLE.sub("", url))
     try:
         parts = urlsplit(url)
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    url = url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
-    return url.replace("&", "&amp;")
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
-def link(url: str, label: str, *, label_limit: int = 300) -> str:
-    """`<url|label>` with both parts safe; just the escaped label when the URL is unusable."""
+MIN_LABEL = 24  # characters of label worth keeping beside a long URL
+
+
+def link(url: str, label: str, *, label_limit: int = 300, room: int | None = None) -> str:
+    """`<url|label>` with both parts safe; just the escaped label when the URL is unusable.
+
+    With `room` (characters the whole `<url|label>` may take), a long URL keeps
+    the full URL as the target and shortens the label to fit; when not even
+    `MIN_LABEL` characters of label would fit, the label comes back alone.
+    """
     text = mrkdwn(label, label_limit) or "(untitled)"
     target = safe_url(url)
     if target is None:
         return text
+    if room is not None and len(target) + len(text) + 3 > room:
+        fits = room - len(target) - 3
+        if fits < MIN_LABEL:
+            return text
+        text = truncate_mrkdwn(text, fits)
     return f"<{target}|{text}>"
 
 
@@ -224,4 +268,4 @@ def _sticky(ch: str) -> bool:
 
 
 def _defused(text: str) -> str:
-    return escape(_BARE_BROADCAST.sub(lambda m: "@" + ZWSP + m.group(1), text))
+    return escape(neutralise(_BARE_BROADCAST.sub(lambda m: "@" + ZWSP + m.group(1), text)))

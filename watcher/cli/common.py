@@ -18,13 +18,16 @@ import click
 
 from watcher.config import load_config, parse_duration
 from watcher.errors import ConfigError, DocumentError, RuleError, StorageError, WatcherError
+from watcher.log import redact_secrets
 from watcher.settings import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 2) -> None:
-    click.echo(f"watcher: {message}", err=True)
+    """Print `watcher: message` (secrets redacted, one line) on stderr and exit with `code`."""
+    line = " ".join(redact_secrets(message).split())
+    click.echo(f"watcher: {line}", err=True)
     sys.exit(code)
 
 

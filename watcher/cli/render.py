@@ -15,6 +15,7 @@ from rich.table import Table
 
 from watcher.alerts.delivery import DeliveryOutcome, classify_error
 from watcher.daemon.app import OnceResult
+from watcher.log import redact_secrets
 from watcher.store.queries import HitView, OutboxSummary
 from watcher.store.sources import SourceStatus
 
@@ -45,7 +46,8 @@ def once_summary(console: Console, result: OnceResult) -> None:
         table.add_row("delivery stopped", f"[red]{result.dispatch.auth_error}[/red]")
     console.print(table)
     for failed in cycle.failed[:10]:
-        console.print(f"  [yellow]failed[/yellow] {failed.name}: {failed.outcome} {failed.error}")
+        error = redact_secrets(failed.error or "")
+        console.print(f"  [yellow]failed[/yellow] {failed.name}: {failed.outcome} {error}")
 
 
 def once_json(result: OnceResult) -> dict[str, Any]:
@@ -61,7 +63,7 @@ def once_json(result: OnceResult) -> dict[str, Any]:
         "alerts_sent": cycle.alerts_sent,
         "alerts_failed": cycle.alerts_failed,
         "alerts_pending": cycle.alerts_pending,
-        "delivery_stopped": result.dispatch.auth_error,
+        "delivery_stopped": redact_secrets(result.dispatch.auth_error or "") or None,
     }
 
 
@@ -69,12 +71,12 @@ def source_json(s: SourceStatus) -> dict[str, Any]:
     return {
         "id": s.id,
         "name": s.name,
-        "url": s.url,
+        "url": redact_secrets(s.url),
         "kind": s.kind,
         "status": s.status,
         "failures": s.failures,
         "last_outcome": s.last_outcome,
-        "last_error": s.last_error,
+        "last_error": redact_secrets(s.last_error) if s.last_error else s.last_error,
         "last_poll": iso(s.last_poll),
         "next_poll": iso(s.next_poll),
         "articles": s.articles,
@@ -112,7 +114,7 @@ def sources_table(console: Console, statuses: list[SourceStatus]) -> None:
             _short(s.next_poll),
             str(s.articles),
             _ops_cell(s),
-            (s.last_error or "")[:60],
+            redact_secrets(s.last_error or "")[:60],
         )
     console.print(table)
 

@@ -76,12 +76,15 @@ def run(once: bool, config_path: Path | None, rules_dir: Path | None) -> None:
     """
     from watcher import log
     from watcher.config import config_loader, daemon_settings
+    from watcher.store.db import hold_database_lock
 
     config = get_config(config_path, rules_dir)
+    settings = None if once else daemon_settings()
     log.configure()
-    if once:
-        sys.exit(run_once_command(config))
-    from watcher.daemon.service import run_daemon
+    # One `watcher run` per SQLite file, held until this process ends (however it ends).
+    with hold_database_lock(config.database_url):
+        if once:
+            sys.exit(run_once_command(config))
+        from watcher.daemon.service import run_daemon
 
-    settings = daemon_settings()
-    sys.exit(run_daemon(config, load=config_loader(config), settings=settings))
+        sys.exit(run_daemon(config, load=config_loader(config), settings=settings))

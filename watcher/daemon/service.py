@@ -6,8 +6,9 @@ more than a second late; a job that raises is logged and counted, and the
 scheduler keeps running):
 
     poll       every poll tick: poll the sources whose `next_poll_at` has come
-               (concurrently, in the pipeline); a whole cycle is cut at the
-               cycle timeout, so one stuck source cannot stall polling
+               (concurrently, in the pipeline); each source has the cycle
+               timeout to finish, past which it alone is recorded as failing
+               (`timeout`), so one stuck source cannot stall the others
     dispatch   every dispatch tick: drain the alert outbox (in a thread)
     reload     every reload tick: reload the rules when a rule file changed and
                the config when its file changed; an invalid new version is
@@ -26,8 +27,12 @@ Signals: SIGTERM and SIGINT stop accepting work, give the running cycle a
 few seconds to finish (else cancel it: its open transactions never commit,
 so the next start redoes that work), flush the outbox until the deadline,
 and exit 0 within 10 s (a watchdog thread enforces it even if the event loop
-is blocked). SIGHUP reloads rules and config at once and resumes a delivery
-stopped by an auth error (after the operator fixed the token or scopes).
+is blocked; should a C call hold the GIL so that no Python thread can run,
+faulthandler's C timer ends the process at 9.8 s with exit code 1). The
+worker processes die with the daemon however it ends
+(`watcher.extract.budget.bind_to_parent`). SIGHUP reloads rules and config
+at once and resumes a delivery stopped by an auth error (after the operator
+fixed the token or scopes).
 
 Tick intervals and limits are a `DaemonSettings` (`watcher.settings`), read
 from `WATCHER_*_TICK` variables by `watcher.config.daemon_settings`.
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -76,6 +82,7 @@ from watcher.store.retention import prune_articles
 log = structlog.get_logger("watcher.daemon.service")
 
 STOP_DEADLINE = 9.5  # seconds after the signal: the watchdog exits the process
+HARD_STOP_DEADLINE = 9.8  # ... and if the watchdog cannot run, faulthandler does (exit 1)
 CYCLE_GRACE = 5.0  # seconds a running cycle gets to finish after the signal
 FLUSH_DEADLINE = 8.0  # seconds after the signal: stop sending alerts
 
@@ -93,6 +100,7 @@ class Daemon:
         self.app = app
         self.settings = settings or DaemonSettings()
         self.reloader = Reloader(app, load)
+        app.pipeline.source_timeout = self.settings.cycle_timeout
         self.stopping = asyncio.Event()
         self.cycles = 0
         self.last_cycle_at: datetime | None = None
@@ -106,23 +114,13 @@ class Daemon:
     # --- jobs --------------------------------------------------------------------------
 
     async def poll(self) -> None:
-        """One poll cycle over the due sources, bounded by the cycle timeout."""
+        """One poll cycle over the due sources, each bounded by the cycle timeout."""
         if self.stopping.is_set():
             return
         self._poll_task = asyncio.current_task()
         start = time.monotonic()
         try:
-            report = await asyncio.wait_for(
-                self.app.pipeline.run_cycle(), self.settings.cycle_timeout
-            )
-        except TimeoutError:
-            record_cycle("timeout", time.monotonic() - start)
-            log.error(
-                "cycle_timeout",
-                seconds=self.settings.cycle_timeout,
-                detail="unfinished sources were not committed and are polled again",
-            )
-            return
+            report = await self.app.pipeline.run_cycle()
         except asyncio.CancelledError:
             log.warning("cycle_cancelled", detail="unfinished sources are polled at next start")
             raise
@@ -133,7 +131,17 @@ class Daemon:
             self._poll_task = None
         self.cycles += 1
         self.last_cycle_at = datetime.now(UTC)
-        record_cycle("ok", time.monotonic() - start if report.polled else None)
+        timed_out = [s.name for s in report.sources if s.timed_out]
+        if timed_out:
+            log.error(
+                "cycle_timeout",
+                seconds=self.settings.cycle_timeout,
+                sources=timed_out,
+                detail="these sources ran out of time and are recorded as failing; "
+                "the others' polls were committed",
+            )
+        elapsed = time.monotonic() - start if report.polled else None
+        record_cycle("timeout" if timed_out else "ok", elapsed)
         if report.polled:
             log.info(
                 "cycle_done",
@@ -313,6 +321,10 @@ class Daemon:
             self._watchdog = threading.Timer(STOP_DEADLINE, _deadline_exit)
             self._watchdog.daemon = True
             self._watchdog.start()
+            # The backstop for a thread that cannot get the GIL (a C call holding it):
+            # faulthandler's timer is a C thread, it dumps the stacks and exits (code 1).
+            with contextlib.suppress(RuntimeError, ValueError, OSError):
+                faulthandler.dump_traceback_later(HARD_STOP_DEADLINE, exit=True)
         if self._loop is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._request_stop, signal.Signals(signum))

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from watcher.daemon.health import HealthReport, off_loop
 from watcher.errors import ConfigError
+from watcher.log import redact_secrets
 from watcher.metrics import Metrics
 from watcher.settings import parse_listen
 
@@ -31,7 +32,8 @@ def create_web_app(health: HealthCheck, metrics: Metrics) -> web.Application:
         report = await health()
         return web.Response(
             status=200 if report.ok else 503,
-            text=json.dumps(report.as_json(), ensure_ascii=False, default=str),
+            # Reasons quote database and Slack errors: never a credential in the answer.
+            text=redact_secrets(json.dumps(report.as_json(), ensure_ascii=False, default=str)),
             content_type="application/json",
             headers={"Cache-Control": "no-store"},
         )

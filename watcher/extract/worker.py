@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Protocol
 
+from watcher.extract.budget import bind_to_parent
 from watcher.extract.page import ExtractOptions
 from watcher.model import Extraction, ExtractionStatus
 
@@ -55,7 +56,9 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
 
 
 def init_worker() -> None:
-    """The pool's initializer: the deadline's signal handler; Ctrl-C is the parent's."""
+    """The pool's initializer: die with the parent, the deadline's signal handler; Ctrl-C is the
+    parent's."""
+    bind_to_parent()  # no orphaned workers, however the daemon ends
     signal.signal(signal.SIGALRM, _on_alarm)
     # The parent handles Ctrl-C and SIGTERM and shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -12,6 +12,7 @@ outcome is classified once, here, into `FetchOutcome` with a readable `error`:
     blocked             SSRF guard (see `watcher.ingest.ssrf`) or a non-http(s) URL
     too_many_redirects  more than `max_redirects` hops, or a loop
     connection_error    DNS, refused, reset, truncated body or compressed stream
+    parse_error         the `decoder` could not decode the body (its deadline ran out)
 
 Why the shape (servers that fail, trickle, bomb, loop or point inward):
 * a *total* deadline per attempt (`asyncio.timeout`) bounds the whole
@@ -19,7 +20,9 @@ Why the shape (servers that fail, trickle, bomb, loop or point inward):
   worker; per-read timeouts never fire there;
 * we decompress ourselves (`auto_decompress=False`) under the same cap as the
   body, which stops gzip bombs and lets us sniff gzip sent without
-  Content-Encoding (magic bytes `1f 8b`);
+  Content-Encoding (magic bytes `1f 8b`); given a `decoder`, compressed
+  bodies are decoded by it (the pipeline's runs in a worker process under a
+  deadline) instead of on the event loop;
 * redirects are followed by hand so every hop is SSRF-checked and loops are
   reported; the resolver and socket factory check resolved addresses too;
 * no cookies, no proxies from the environment, an honest User-Agent.
@@ -30,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -42,7 +45,13 @@ from aiohttp.resolver import ThreadedResolver
 
 from watcher import __version__
 from watcher.errors import ConfigError
-from watcher.ingest.decompress import BodyTooLarge, TruncatedStream, decode_body
+from watcher.ingest.decompress import (
+    BodyTooLarge,
+    DecodeFailed,
+    TruncatedStream,
+    decode_body,
+    needs_decoding,
+)
 from watcher.ingest.ssrf import (
     AddressPolicy,
     BlockedAddressError,
@@ -156,6 +165,22 @@ def _retryable(result: FetchResult) -> bool:
     return result.outcome is FetchOutcome.HTTP_ERROR and (result.status or 0) >= 500
 
 
+# Decodes a raw body: (raw, Content-Encoding, cap) -> body, as `decode_body` does, raising
+# `DecodeFailed` when it cannot finish. The pipeline's runs in a worker process under a
+# deadline, so a hostile compressed body never holds the event loop.
+Decoder = Callable[[bytes, str, int], Awaitable[bytes]]
+
+
+def _body_failure(exc: Exception, cap: int) -> tuple[FetchOutcome, str]:
+    """The outcome and error of a body that could not be read or decoded."""
+    if isinstance(exc, BodyTooLarge):
+        return FetchOutcome.TOO_LARGE, f"body over {cap} bytes"
+    if isinstance(exc, TruncatedStream):
+        return FetchOutcome.CONNECTION_ERROR, "compressed body ends before its stream does"
+    # DecodeFailed: not retried, the same body would fail the same way.
+    return FetchOutcome.PARSE_ERROR, f"decoding: {exc}"
+
+
 @dataclass(frozen=True)
 class _Request:
     url: str
@@ -172,8 +197,11 @@ class Fetcher:
     for anything a server or the network does.
     """
 
-    def __init__(self, settings: FetchSettings | None = None) -> None:
+    def __init__(
+        self, settings: FetchSettings | None = None, *, decoder: Decoder | None = None
+    ) -> None:
         self.settings = settings or FetchSettings()
+        self._decoder = decoder  # None: decode in this process (CLI tools, tests)
         try:
             self._policy = AddressPolicy.from_settings(
                 self.settings.allow_private_addresses, self.settings.allowed_networks
@@ -359,22 +387,16 @@ class Fetcher:
             return replace(base, outcome=FetchOutcome.HTTP_ERROR, error=f"HTTP {status}")
         try:
             body = await self._read_body(resp, headers, request.cap)
-        except BodyTooLarge:
-            return replace(
-                base, outcome=FetchOutcome.TOO_LARGE, error=f"body over {request.cap} bytes"
-            )
-        except TruncatedStream:
-            return replace(
-                base,
-                outcome=FetchOutcome.CONNECTION_ERROR,
-                error="compressed body ends before its stream does",
-            )
+        except (BodyTooLarge, TruncatedStream, DecodeFailed) as exc:
+            outcome, error = _body_failure(exc, request.cap)
+            return replace(base, outcome=outcome, error=error)
         return replace(
             base, body=body, etag=headers.get("etag"), last_modified=headers.get("last-modified")
         )
 
-    @staticmethod
-    async def _read_body(resp: aiohttp.ClientResponse, headers: dict[str, str], cap: int) -> bytes:
+    async def _read_body(
+        self, resp: aiohttp.ClientResponse, headers: dict[str, str], cap: int
+    ) -> bytes:
         """Stream the raw body (aborting past the cap), then decode it under the cap."""
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
@@ -384,4 +406,7 @@ class Fetcher:
             raw += chunk
             if len(raw) > cap:
                 raise BodyTooLarge
-        return decode_body(bytes(raw), headers.get("content-encoding", ""), cap)
+        body, encoding = bytes(raw), headers.get("content-encoding", "")
+        if self._decoder is None or not needs_decoding(body, encoding):
+            return decode_body(body, encoding, cap)
+        return await self._decoder(body, encoding, cap)

@@ -16,8 +16,10 @@ places (a check of the URL alone is bypassed by IP literals and redirects):
 
 An address is allowed when `ipaddress.ip_address(x).is_global` (not
 `is_private`: 100.64/10 is neither private nor global), after unwrapping
-IPv4-mapped and NAT64 IPv6 forms, or when it lies in an operator-allowed
-network, or when private addresses are allowed altogether.
+the IPv6 forms that embed an IPv4 address (mapped, translated, compatible,
+NAT64, 6to4, Teredo: see `_unwrap`), or when it lies in an operator-allowed
+network, or when private addresses are allowed altogether. Host names are
+compared without their trailing dot (`127.0.0.1.` is `127.0.0.1`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 class BlockedAddressError(OSError):
@@ -75,13 +78,27 @@ class AddressPolicy:
 
 
 def _unwrap(ip: IPAddress) -> IPAddress:
-    """The IPv4 address an IPv6 address embeds (mapped or NAT64), else itself."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return ip.ipv4_mapped
-        if ip in _NAT64:
-            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip
+    """The IPv4 address an IPv6 address embeds, else itself.
+
+    Each of these forms carries an IPv4 address that the traffic may end up at
+    (through the host's stack, a translator or a tunnel), so the guard judges
+    the embedded address, never the IPv6 wrapper:
+
+    * IPv4-mapped `::ffff:a.b.c.d`, and SIIT's IPv4-translated `::ffff:0:a.b.c.d`;
+    * IPv4-compatible `::a.b.c.d` (deprecated, still routed by some stacks);
+    * NAT64 `64:ff9b::/96` and the local-use NAT64 `64:ff9b:1::/48`;
+    * 6to4 `2002:AABB:CCDD::/16` (the address is bits 16-48);
+    * Teredo `2001:0::/32` (the client's address, inverted, in the last 32 bits).
+    """
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return ip
+    embedded = ip.ipv4_mapped or (ip.teredo[1] if ip.teredo else None) or ip.sixtofour
+    if embedded is not None:
+        return embedded
+    value = int(ip)
+    translated = value >> 32 == 0xFFFF0000 or ip in _NAT64 or ip in _NAT64_LOCAL
+    compatible = value >> 32 == 0 and value > 1  # `::a.b.c.d`; `::` and `::1` stay themselves
+    return ipaddress.IPv4Address(value & 0xFFFFFFFF) if translated or compatible else ip
 
 
 def is_public_address(address: IPAddress | str) -> bool:
@@ -97,9 +114,13 @@ def is_public_address(address: IPAddress | str) -> bool:
 
 
 def _literal_address(host: str) -> IPAddress | None:
-    """The address an IP-literal host names, or None for a hostname."""
+    """The address an IP-literal host names, or None for a hostname.
+
+    A trailing dot (the DNS root, `127.0.0.1.`) is dropped first: resolvers
+    and connectors treat `127.0.0.1.` as the address itself.
+    """
     try:
-        return ipaddress.ip_address(host.strip("[]").split("%")[0])
+        return ipaddress.ip_address(host.strip("[]").split("%")[0].rstrip("."))
     except ValueError:
         return None
 
@@ -125,8 +146,9 @@ def check_url(url: str, policy: AddressPolicy) -> str | None:
     literal = _literal_address(host)
     if literal is not None:
         return None if policy.allows(literal) else f"address {literal} is not public"
-    if _legacy_numeric(host):
-        return f"numeric host {host!r} is not a canonical IP address"
+    host = host.rstrip(".")
+    if not host or _legacy_numeric(host):  # "" here was only dots: no host either
+        return f"numeric host {host!r} is not a canonical IP address" if host else "URL has no host"
     return None
 
 

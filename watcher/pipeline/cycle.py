@@ -7,6 +7,14 @@
 poll ends in one transaction (`store.articles.save_poll`) holding its new
 entries, articles, hits, alert rows and the source's new ETag. Delivery of
 the outbox is the dispatcher's job (`watcher.pipeline.dispatch`), never this one.
+
+Each source has its own time (`source_timeout`, counted from when it gets
+its turn among `sources_at_once`): a source that runs out of it is recorded
+as failing with outcome `timeout` and the stage it was in (it counts
+towards the unhealthy notice and backs off like any failure), nothing of
+its poll is committed, and the other sources' polls commit as they finish.
+Decoding and parsing of documents run in worker processes
+(`watcher.pipeline.documents`), extraction in the extraction pool.
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from watcher import metrics
 from watcher.extract.pool import ExtractorPool
 from watcher.ingest.fetch import Fetcher, FetchSettings
-from watcher.model import ArticleRecord, FetchOutcome, FetchResult, ParsedFeed, SourceKind
+from watcher.model import ArticleRecord, FetchOutcome, FetchResult
 from watcher.pipeline import article as ingest
+from watcher.pipeline.documents import DocumentFailed, Documents, parse_source_document
 from watcher.pipeline.page_task import extract_article
 from watcher.pipeline.story_index import PersistentStories
 from watcher.rules.active import ActiveRules
@@ -59,6 +68,7 @@ class SourceReport:
     new_articles: int = 0
     hits: tuple[str, ...] = ()  # rule ids, one per hit
     alerts: int = 0
+    timed_out: bool = False  # ran out of `source_timeout` (outcome TIMEOUT, nothing committed)
 
 
 @dataclass
@@ -108,6 +118,8 @@ class Pipeline:
         clock: Clock = utcnow,
         extractor: ExtractorPool | None = None,
         fetch_settings: FetchSettings | None = None,
+        documents: Documents | None = None,
+        source_timeout: float | None = None,
     ) -> None:
         self.config = config
         # None: from `config.fetch`. Tests and benchmarks pass settings the config file
@@ -118,6 +130,11 @@ class Pipeline:
         self.clock = clock
         self._extractor = extractor
         self._owns_extractor = False
+        self._documents = documents
+        self._owns_documents = False
+        # Seconds one source's poll may take (None: no limit); the daemon sets it from
+        # WATCHER_CYCLE_TIMEOUT.
+        self.source_timeout = source_timeout
         self._stories: PersistentStories | None = None
 
     async def run_cycle(
@@ -149,13 +166,17 @@ class Pipeline:
             self._extractor = ExtractorPool(task=extract_article)
             self._owns_extractor = True
         extractor = self._extractor
+        if self._documents is None:
+            self._documents = Documents()
+            self._owns_documents = True
+        documents = self._documents
         settings = self._fetch_settings or ingest.fetch_settings(self.config.fetch)
-        async with Fetcher(settings) as fetcher:
+        async with Fetcher(settings, decoder=documents.decoder) as fetcher:
             limit = asyncio.Semaphore(self.config.fetch.sources_at_once)
 
             async def one(state: SourceState) -> None:
                 async with limit:
-                    result = await self._poll(state, fetcher, extractor)
+                    result = await self._poll_in_time(state, fetcher, extractor, documents)
                 report.sources.append(result)
                 if on_source is not None:
                     on_source(result)
@@ -174,17 +195,50 @@ class Pipeline:
         )
 
     def close(self) -> None:
-        """Stop the extraction workers this pipeline started (idempotent)."""
+        """Stop the worker processes this pipeline started (idempotent)."""
         if self._owns_extractor and self._extractor is not None:
             self._extractor.close()
             self._extractor = None
             self._owns_extractor = False
+        if self._owns_documents and self._documents is not None:
+            self._documents.close()
+            self._documents = None
+            self._owns_documents = False
+
+    async def _poll_in_time(
+        self,
+        state: SourceState,
+        fetcher: Fetcher,
+        extractor: ExtractorPool,
+        documents: Documents,
+    ) -> SourceReport:
+        """`_poll` within `source_timeout`; past it the source fails: `timeout`, with the stage."""
+        stage = _Stage()
+        try:
+            try:
+                async with asyncio.timeout(self.source_timeout):
+                    return await self._poll(state, fetcher, extractor, documents, stage)
+            except TimeoutError:
+                error = f"no result within {self.source_timeout:g} s (while {stage.doing})"
+                report = self._fail(state, FetchOutcome.TIMEOUT, error, None)
+                return replace(report, timed_out=True)
+        except SQLAlchemyError as exc:
+            # The database went away during this source's poll (outside its final store,
+            # which `_store` handles): nothing of it is committed, the other sources go on.
+            log.error("store_failed", source=state.spec.name, error=exc.__class__.__name__)
+            return SourceReport(state.spec.name, FetchOutcome.PARSE_ERROR, f"database: {exc}")
 
     async def _poll(
-        self, state: SourceState, fetcher: Fetcher, extractor: ExtractorPool
+        self,
+        state: SourceState,
+        fetcher: Fetcher,
+        extractor: ExtractorPool,
+        documents: Documents,
+        stage: _Stage,
     ) -> SourceReport:
         spec = state.spec
         cap = self.config.fetch.max_feed_bytes
+        stage.doing = "fetching the source document"
         result = await fetcher.fetch(
             spec.url,
             etag=state.etag,
@@ -197,7 +251,11 @@ class Pipeline:
             return self._store(state, result, [], entries=None)
         if not result.ok:
             return self._fail(state, result.outcome, result.error, result.retry_after)
-        parsed = parse_source_document(spec.kind, result, spec.include, spec.exclude)
+        stage.doing = "parsing the source document"
+        try:
+            parsed = await documents.parse(spec.kind, result, spec.include, spec.exclude)
+        except DocumentFailed as exc:
+            return self._fail(state, FetchOutcome.PARSE_ERROR, str(exc), None)
         if parsed.error is not None:
             return self._fail(state, parsed.error, parsed.bozo_reason or str(parsed.error), None)
         if parsed.bozo:
@@ -216,6 +274,7 @@ class Pipeline:
                 session, (ingest.entry_canonical(e) for e in fresh if e.url)
             )
         matcher = self.rules.current()
+        stage.doing = f"fetching and extracting {len(fresh)} articles"
         records = await asyncio.gather(
             *(
                 metrics.timed_article(
@@ -313,22 +372,10 @@ class Pipeline:
         return SourceReport(state.spec.name, outcome, error)
 
 
-def parse_source_document(
-    kind: SourceKind, result: FetchResult, include: Sequence[str], exclude: Sequence[str]
-) -> ParsedFeed:
-    """Turn a fetched source document into entries, by the source's kind."""
-    from watcher.ingest.feeds import parse_feed
-    from watcher.ingest.listing import discover_links, parse_sitemap
+class _Stage:
+    """What a source's poll is doing, for the reason recorded when its time runs out."""
 
-    url = result.final_url or result.url
-    if kind is SourceKind.HTML:
-        return discover_links(
-            result.body,
-            base_url=url,
-            include=include,
-            exclude=exclude,
-            content_type=result.headers.get("content-type", ""),
-        )
-    if kind is SourceKind.SITEMAP:
-        return parse_sitemap(result.body, url=url)
-    return parse_feed(result.body, url=url, headers=result.headers)
+    doing = "waiting"
+
+
+__all__ = ["CycleReport", "Pipeline", "SourceReport", "parse_source_document"]

@@ -131,12 +131,16 @@ def _word_token(word: str, start: int, end: int) -> _Token:
 _STARTS_OPERAND = {"WORD", "PHRASE", "SET", "LPAREN", "NOT", "FIELD", "ATLEAST"}
 
 
+MAX_NESTING = 64  # levels of parentheses and NOTs a query may nest
+
+
 class _Parser:
     def __init__(self, query: str, sets: Mapping[str, Node]) -> None:
         self.query = query
         self.sets = sets
         self.tokens = _lex(query)
         self.pos = 0
+        self.depth = 0  # nesting levels open (see parse_unary)
 
     @property
     def tok(self) -> _Token:
@@ -200,11 +204,22 @@ class _Parser:
         return left
 
     def parse_unary(self) -> Node:
-        if self.tok.kind == "NOT":
-            op = self.advance()
-            child = self.parse_unary()
-            return Not(child, op.start, child.end)
-        return self.parse_primary()
+        # Every nesting (parentheses, NOT, a field's or ATLEAST's operand) passes here: past
+        # MAX_NESTING levels the query is refused with its position, before the recursion
+        # (here or in the matcher) could exhaust Python's stack.
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise QuerySyntaxError(
+                    self.tok.start, f"the query is nested more than {MAX_NESTING} levels deep"
+                )
+            if self.tok.kind == "NOT":
+                op = self.advance()
+                child = self.parse_unary()
+                return Not(child, op.start, child.end)
+            return self.parse_primary()
+        finally:
+            self.depth -= 1
 
     def parse_primary(self) -> Node:
         tok = self.tok

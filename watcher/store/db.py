@@ -7,6 +7,8 @@ migration; every command that touches the database goes through it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watcher.errors import DatabaseUnavailable, StorageError
+from watcher.log import redact_secrets
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # wait this long for another writer before "database is locked"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -41,15 +44,6 @@ def is_sqlite(url: str) -> bool:
         return False
 
 
-def _hide_userinfo(url: str) -> str:
-    """`url` with whatever precedes its host (user and password) shown as `***`."""
-    head, at, host = url.rpartition("@")
-    if not at:
-        return url
-    scheme, slashes, _userinfo = head.rpartition("//")
-    return f"{scheme}{slashes}***@{host}"
-
-
 def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys.
 
@@ -59,22 +53,89 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS)
     url = normalise_url(url)
     try:
         parsed = make_url(url)
-    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
-        raise StorageError(f"invalid database URL {_hide_userinfo(url)!r}: {exc}") from None
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        busy_ms = busy_timeout_ms
-        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000}, pool_pre_ping=True)
-        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms))
-        return engine
-    # A server that drops packets must not hold a connection attempt for minutes
-    # (the daemon's start-up wait retries it); a URL's own connect_timeout wins.
-    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
-    )
+        port = parsed.port  # parsed lazily: a bad port raises here
+    except (ArgumentError, ValueError) as exc:
+        reason = "the port must be a number" if isinstance(exc, ValueError) else str(exc)
+        raise StorageError(
+            f"invalid database URL {redact_secrets(url)!r}: {redact_secrets(reason)}"
+        ) from None
+    backend = parsed.get_backend_name()
+    problem = None
+    if backend not in ("sqlite", "postgresql"):
+        problem = f"unsupported database {backend!r} (use sqlite:///PATH or postgresql://...)"
+    elif port is not None and not 0 < port < 65536:
+        problem = f"port {port} is out of range"
+    if problem:
+        raise StorageError(f"invalid database URL {redact_secrets(url)!r}: {problem}")
+    try:
+        if backend == "sqlite":
+            return _sqlite_engine(url, parsed.database, busy_timeout_ms)
+        # A server that drops packets must not hold a connection attempt for minutes
+        # (the daemon's start-up wait retries it); a URL's own connect_timeout wins.
+        connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
+        )
+    except ImportError as exc:  # e.g. postgresql+psycopg2:// without psycopg2
+        raise StorageError(
+            f"invalid database URL {redact_secrets(url)!r}: driver {parsed.drivername!r} is "
+            f"not installed ({exc.name or exc}); use postgresql:// (psycopg 3) or sqlite:///PATH"
+        ) from None
+    except OSError as exc:  # the SQLite file's directory cannot be made
+        raise StorageError(f"cannot use database {redact_secrets(url)!r}: {exc}") from None
+
+
+@contextlib.contextmanager
+def hold_database_lock(url: str) -> Iterator[Path | None]:
+    """Hold an exclusive lock on a SQLite database for as long as the block runs.
+
+    One daemon per SQLite file: two writers on one file fight over its write
+    lock and each polls every source, so `watcher run` takes an exclusive
+    `flock` on `<database>.lock` (created beside the file, holding the
+    holder's pid) for its whole life. The kernel releases it however the
+    process ends, SIGKILL included, so a stale lock file never blocks a
+    restart. A second `watcher run` on the same file gets a StorageError
+    naming the holder (the CLI prints it as one line and exits 2). Yields the
+    lock file's path; PostgreSQL and in-memory databases are not locked
+    (None).
+    """
+    try:
+        parsed = make_url(normalise_url(url))
+    except (ArgumentError, ValueError):
+        yield None  # create_db_engine reports the bad URL
+        return
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        yield None
+        return
+    path = Path(f"{database}.lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError(f"cannot create the database lock {path}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise StorageError(
+                f"another watcher daemon (pid {holder}) is running on {database} "
+                f"(it holds {path}); stop it first, or give this one another database"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _sqlite_engine(url: str, database: str | None, busy_ms: int) -> Engine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": busy_ms / 1000}, pool_pre_ping=True)
+    event.listen(engine, "connect", partial(_sqlite_pragmas, busy_ms))
+    return engine
 
 
 def _sqlite_pragmas(busy_ms: int, dbapi_conn: Any, _record: Any) -> None:
