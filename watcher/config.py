@@ -99,7 +99,7 @@ ENV_KEYS = frozenset(
         "WATCHER_SQLITE_BUSY_TIMEOUT_MS", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL",
         "WATCHER_SLACK_BASE_URL", "WATCHER_POLL_TICK", "WATCHER_DISPATCH_TICK",
         "WATCHER_RELOAD_TICK", "WATCHER_CYCLE_TIMEOUT", "WATCHER_RETENTION_MAX_AGE",
-        "WATCHER_RETENTION_TICK",
+        "WATCHER_RETENTION_TICK", "WATCHER_SCHEDULER", "WATCHER_STALLED_AFTER",
     }
 )  # fmt: skip
 _TOP_KEYS = {"database", "fetch", "rules", "web", "alerts", "stories", "sources"}
@@ -222,7 +222,20 @@ def daemon_settings(environ: Mapping[str, str] | None = None) -> DaemonSettings:
             else default.retention_max_age
         ),
         retention_tick=seconds("WATCHER_RETENTION_TICK", default.retention_tick),
+        scheduler=_scheduler(environ.get("WATCHER_SCHEDULER", "").strip() or default.scheduler),
+        stalled_after=seconds("WATCHER_STALLED_AFTER", default.stalled_after),
     )
+
+
+SCHEDULERS = ("auto", "embedded", "shared")
+
+
+def _scheduler(value: str) -> str:
+    """`WATCHER_SCHEDULER`: one of `SCHEDULERS`; ConfigError otherwise."""
+    if value not in SCHEDULERS:
+        known = ", ".join(SCHEDULERS)
+        raise ConfigError(f"WATCHER_SCHEDULER: expected one of {known}, got {value!r}")
+    return value
 
 
 def config_loader(

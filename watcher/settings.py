@@ -133,6 +133,12 @@ class DaemonSettings:
     cycle_timeout      a poll cycle is cancelled after this long
     retention_max_age  article text older than this is pruned
     retention_tick     how often retention runs
+    scheduler          "embedded": this process polls every due source itself (APScheduler
+                       alone); "shared": the processes on one PostgreSQL share the polls
+                       through Procrastinate's queue (`watcher.daemon.cluster`); "auto"
+                       (default): shared on PostgreSQL, embedded on SQLite
+    stalled_after      shared queue: a process whose heartbeat is older than this is dead,
+                       and the polls it had in hand are queued again
     """
 
     poll_tick: float = 30.0
@@ -141,6 +147,8 @@ class DaemonSettings:
     cycle_timeout: float = 900.0
     retention_max_age: timedelta = timedelta(days=90)
     retention_tick: float = 86400.0
+    scheduler: str = "auto"
+    stalled_after: float = 20.0
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -76,6 +76,7 @@ def source_json(s: SourceStatus) -> dict[str, Any]:
         "last_outcome": s.last_outcome,
         "last_error": s.last_error,
         "last_poll": iso(s.last_poll),
+        "polled_by": s.polled_by,  # the daemon process (host:pid) that polled it last
         "next_poll": iso(s.next_poll),
         "articles": s.articles,
         # ops alerts raised for the current streaks ("unhealthy", "empty"), and the streaks
@@ -94,6 +95,7 @@ def sources_table(console: Console, statuses: list[SourceStatus]) -> None:
         "status",
         "failures",
         "last poll",
+        "polled by",
         "next poll",
         "articles",
         "ops alert",
@@ -109,6 +111,7 @@ def sources_table(console: Console, statuses: list[SourceStatus]) -> None:
             f"[{colour}]{s.status}[/{colour}]",
             str(s.failures),
             _short(s.last_poll),
+            s.polled_by or "",
             _short(s.next_poll),
             str(s.articles),
             _ops_cell(s),

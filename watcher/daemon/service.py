@@ -25,6 +25,11 @@ and exit 0 within 10 s (a watchdog thread enforces it even if the event loop
 is blocked). SIGHUP reloads rules and config at once and resumes a delivery
 stopped by an auth error (after the operator fixed the token or scopes).
 
+Several processes on one PostgreSQL share the polls through Procrastinate's
+queue instead of the `poll` job (`watcher.daemon.cluster`; the other jobs
+stay per process: each dispatcher claims outbox rows, each reloader watches
+its files). On SQLite, and with `scheduler="embedded"`, nothing changes.
+
 Tick intervals and limits are a `DaemonSettings` (`watcher.settings`), read
 from `WATCHER_*_TICK` variables by `watcher.config.daemon_settings`.
 """
@@ -51,6 +56,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.daemon.app import App, build_app
+from watcher.daemon.cluster import SharedQueue, wants_shared_queue
 from watcher.daemon.health import (
     DB_CHECK_TIMEOUT,
     HealthReport,
@@ -63,6 +69,7 @@ from watcher.daemon.reload import Reloader
 from watcher.daemon.scrape import attach_database
 from watcher.daemon.web import create_web_app, start_web
 from watcher.metrics import METRICS, record_cycle
+from watcher.pipeline.cycle import CycleReport
 from watcher.settings import Config, DaemonSettings
 from watcher.store.retention import prune_articles
 
@@ -94,6 +101,11 @@ class Daemon:
         self._dispatching: asyncio.Future[Any] | None = None
         self._watchdog: threading.Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.shared: SharedQueue | None = (
+            SharedQueue(app, self.settings, grace=CYCLE_GRACE, on_poll=self._polled)
+            if wants_shared_queue(self.settings, app)
+            else None
+        )
 
     # --- jobs --------------------------------------------------------------------------
 
@@ -123,9 +135,16 @@ class Daemon:
             raise
         finally:
             self._poll_task = None
+        self._polled(report, time.monotonic() - start, "ok")
+
+    def _polled(self, report: CycleReport | None, seconds: float, result: str) -> None:
+        """Count and log a finished cycle (a shared-queue poll job is a cycle of one source)."""
+        if report is None:
+            record_cycle(result, seconds)
+            return
         self.cycles += 1
         self.last_cycle_at = datetime.now(UTC)
-        record_cycle("ok", time.monotonic() - start if report.polled else None)
+        record_cycle("ok", seconds if report.polled else None)
         if report.polled:
             log.info(
                 "cycle_done",
@@ -135,7 +154,7 @@ class Daemon:
                 articles_new=report.articles_new,
                 hits=report.hits_per_rule,
                 alerts_created=report.alerts_created,
-                seconds=round(time.monotonic() - start, 3),
+                seconds=round(seconds, 3),
             )
 
     async def dispatch(self) -> None:
@@ -188,6 +207,11 @@ class Daemon:
             "sources": len([s for s in self.app.config.sources if s.enabled]),
             "alerts": self.app.config.slack.mode,
         }
+        shared = self.shared
+        if shared is not None:
+            details["process"] = shared.name
+            with contextlib.suppress(TimeoutError):
+                details["processes_alive"] = await off_loop(shared.alive, timeout=DB_CHECK_TIMEOUT)
         if database_error is None:
             # Informational: the sources with an ops alert raised. A failure here is left
             # to the database check above, which speaks for the database.
@@ -195,8 +219,9 @@ class Daemon:
                 details["source_alerts"] = await off_loop(
                     lambda: source_alerts(self.app.db), timeout=DB_CHECK_TIMEOUT
                 )
+        running = bool(scheduler and scheduler.running) and (shared is None or shared.running)
         return assess(
-            scheduler_running=bool(scheduler and scheduler.running) and not self.stopping.is_set(),
+            scheduler_running=running and not self.stopping.is_set(),
             database_error=database_error,
             delivery_error=self.app.dispatcher.auth_error,
             details=details,
@@ -238,6 +263,8 @@ class Daemon:
             ),
         ]
         for name, job, every, first in jobs:
+            if name == "poll" and self.shared is not None:
+                continue  # the shared queue polls (watcher.daemon.cluster)
             scheduler.add_job(
                 self._guard(name, job),
                 "interval",
@@ -267,6 +294,8 @@ class Daemon:
         try:
             self._scheduler = self._schedule()
             self._scheduler.start()
+            if self.shared is not None:
+                await self.shared.start()
             log.info(
                 "daemon_started",
                 sources=len(self.app.config.sources),
@@ -274,6 +303,7 @@ class Daemon:
                 alerts=self.app.config.slack.mode,
                 listen=self.app.config.listen,
                 poll_tick=self.settings.poll_tick,
+                scheduler="shared" if self.shared is not None else "embedded",
             )
             await self.stopping.wait()
             await self._shutdown()
@@ -309,6 +339,8 @@ class Daemon:
         if scheduler is not None and scheduler.running:
             # Pause, not shutdown: APScheduler's shutdown cancels running jobs at once.
             scheduler.pause()
+        if self.shared is not None:
+            await self.shared.stop(CYCLE_GRACE + 1.5)
         task = self._poll_task
         if task is not None and not task.done():
             await asyncio.wait({task}, timeout=CYCLE_GRACE)

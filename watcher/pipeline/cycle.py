@@ -126,11 +126,17 @@ class Pipeline:
         force: bool = False,
         on_source: ProgressCallback | None = None,
         only: Sequence[str] | None = None,
+        sync: bool = True,
     ) -> CycleReport:
-        """Poll every due source once (`force`: ignore intervals, not backoff)."""
+        """Poll every due source once (`force`: ignore intervals, not backoff).
+
+        `sync=False` skips mirroring the config into the sources table: the
+        shared queue's scheduler does that once per tick for all processes.
+        """
         now = self.clock()
-        with self.db.session() as session:
-            sync_sources(session, self.config.sources, now)
+        if sync:
+            with self.db.session() as session:
+                sync_sources(session, self.config.sources, now)
         with self.db.session() as session:
             states = due_sources(session, self.config.sources, now, force=force)
         if only is not None:
