@@ -165,6 +165,7 @@ class SharedQueue:
     async def poll_source(self, source: str) -> None:
         """Poll one source if it is still due (the job of `poll_source`)."""
         start = time.monotonic()
+        log.info("poll_job_started", source=source, process=self.name)
         try:
             report = await asyncio.wait_for(
                 self.app.pipeline.run_cycle(only=[source], sync=False),
@@ -182,6 +183,7 @@ class SharedQueue:
         if report.polled:
             db, names = self.app.db, [s.name for s in report.sources]
             await off_loop(lambda: mark_polled_by(db, names, self.name))
+        log.info("poll_job_done", source=source, polled=bool(report.polled))
         self._done(report, start, "ok")
 
     async def recover(self, timestamp: int) -> int:

@@ -40,7 +40,12 @@ def upgrade() -> None:
 
     exists = bind.exec_driver_sql("SELECT to_regclass('procrastinate_jobs')").scalar()
     if exists is None:
-        bind.exec_driver_sql(SchemaManager.get_schema())
+        # Through the driver's cursor without parameters: the script's `%` are literal.
+        cursor = bind.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(SchemaManager.get_schema())
+        finally:
+            cursor.close()
 
 
 def downgrade() -> None:
