@@ -4,8 +4,9 @@
   local site, each answering slowly; the site records when each feed was
   asked. No feed is ever asked twice at once or twice within its interval,
   every article page is fetched once (not once per process), the polls are
-  spread over more than one process, `/healthz` of each process counts three
-  processes alive and `watcher sources --json` names a process per source;
+  spread over more than one process, an edit of the shared rule files is
+  reloaded by all three, `/healthz` of each process (and `watcher health`)
+  counts three processes alive and `watcher sources --json` names a process per source;
   SIGTERM stops all three with exit code 0 within 10 s.
 * `test_sigkill_of_a_polling_process_is_taken_over` (slow, `make test-long`):
   one of three processes is killed with its whole process group while it is
@@ -31,6 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import SQLAlchemyError
 
 from tests.crash_helpers import (
     FEEDS,
@@ -158,7 +160,9 @@ def _start(
         d = tmp / f"p{i}"
         d.mkdir()
         config = make_config(d, listen)
-        env = daemon_env(url, stub, WATCHER_POLL_TICK="1", WATCHER_STALLED_AFTER="10")
+        env = daemon_env(
+            url, stub, WATCHER_POLL_TICK="1", WATCHER_STALLED_AFTER="10", WATCHER_LISTEN=listen
+        )
         daemons.append(Daemon(config, env, d / "daemon.log"))
         listens.append(listen)
     return daemons, listens
@@ -183,9 +187,9 @@ def _stop_all(daemons: list[Daemon]) -> list[tuple[int, float]]:
 def test_three_processes_poll_each_source_once_per_interval(tmp_path: Path, pg_url: str) -> None:
     with LocalSite() as site, SlackStub() as stub:
         feeds = Feeds(site)
-        daemons, listens = _start(
-            tmp_path, 3, pg_url, stub, lambda d, listen: _config(d, site, listen)
-        )
+        # One config file and one rules directory for all three (as in compose).
+        shared = _config(tmp_path, site, "127.0.0.1:9")
+        daemons, listens = _start(tmp_path, 3, pg_url, stub, lambda d, listen: shared)
         try:
             for d, listen in zip(daemons, listens, strict=True):
                 assert wait_until("healthz", lambda a=listen: _try_health(a), timeout=60, daemon=d)
@@ -195,6 +199,8 @@ def test_three_processes_poll_each_source_once_per_interval(tmp_path: Path, pg_u
                 timeout=30,
             )
             assert alive, [_try_health(a) for a in listens]
+            said = _cli(shared, pg_url, "health", WATCHER_LISTEN=listens[1])
+            assert said.endswith("; 3 processes alive"), said
             observed_from = time.monotonic()
             # Let each source come due about four times.
             assert wait_until(
@@ -203,6 +209,18 @@ def test_three_processes_poll_each_source_once_per_interval(tmp_path: Path, pg_u
                 timeout=60,
             ), dict(feeds.asked)
             window = time.monotonic() - observed_from
+            # A rule edit reaches every process (each watches the shared files).
+            (tmp_path / "rules" / "extra.yaml").write_text(
+                'id: extra\nname: Extra\nseverity: low\nquery: shipping\nroute: ["#c"]\n',
+                encoding="utf-8",
+            )
+            assert wait_until(
+                "the rule edit reloaded everywhere",
+                lambda: all(
+                    any(e.get("rules") == 2 for e in d.events("rules_reloaded")) for d in daemons
+                ),
+                timeout=30,
+            ), [d.events("rules_reloaded") for d in daemons]
             results = _stop_all(daemons)
         finally:
             for d in daemons:
@@ -221,7 +239,7 @@ def test_three_processes_poll_each_source_once_per_interval(tmp_path: Path, pg_u
             f"/feed{f}/{a}.html" for f in range(N_FEEDS) for a in range(ARTICLES_PER_FEED)
         }
         assert all(n == 1 for n in feeds.pages.values()), dict(feeds.pages)
-        pollers = _polled_by(tmp_path / "p0" / "watcher.toml", pg_url)
+        pollers = _polled_by(shared, pg_url)
         assert set(pollers) == {f"feed{f}" for f in range(N_FEEDS)}
         pids = {str(d.proc.pid) for d in daemons}
         assert all(p and p.rsplit(":", 1)[1] in pids for p in pollers.values()), pollers
@@ -241,18 +259,24 @@ def _try_health(listen: str) -> dict[str, object]:
         return {}
 
 
-def _polled_by(config: Path, url: str) -> dict[str, str]:
+def _cli(config: Path, url: str, *args: str, **env_extra: str) -> str:
+    """`watcher ARGS --config CONFIG` on the test database; its stdout, stripped."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WATCHER_"))}
-    env["WATCHER_DATABASE_URL"] = url
+    env.update(WATCHER_DATABASE_URL=url, **env_extra)
     out = subprocess.run(
-        [sys.executable, "-m", "watcher", "sources", "--json", "--config", str(config)],
+        [sys.executable, "-m", "watcher", *args, "--config", str(config)],
         capture_output=True,
         text=True,
         env=env,
         timeout=60,
         check=True,
     )
-    return {row["name"]: row["polled_by"] for row in json.loads(out.stdout)}
+    return out.stdout.strip()
+
+
+def _polled_by(config: Path, url: str) -> dict[str, str]:
+    rows = json.loads(_cli(config, url, "sources", "--json"))
+    return {row["name"]: row["polled_by"] for row in rows}
 
 
 @pytest.mark.slow
@@ -270,7 +294,7 @@ def test_sigkill_of_a_polling_process_is_taken_over(tmp_path: Path, pg_url: str)
             # Wait until all three run and the first (empty) versions are stored.
             assert wait_until(
                 "first polls",
-                lambda: all(store.snapshot().etags.get(f) for f in FEEDS),
+                lambda: _first_polls_done(store),
                 timeout=60,
             )
             # New articles whose pages answer slowly: the poll that finds them is long.
@@ -333,6 +357,14 @@ def test_sigkill_of_a_polling_process_is_taken_over(tmp_path: Path, pg_url: str)
             for d in daemons:
                 d.kill()
             store.close()
+
+
+def _first_polls_done(store: Store) -> bool:
+    """Every feed has a stored ETag (False while the daemons still create the schema)."""
+    try:
+        return all(store.snapshot().etags.get(f) for f in FEEDS)
+    except SQLAlchemyError:
+        return False
 
 
 def _mid_poll(d: Daemon) -> str | None:

@@ -148,7 +148,9 @@ def test_compose_watcher_service() -> None:
     for name in ("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL"):
         assert name in env
         assert env[name] is None, f"{name} must come from the host environment"
-    assert "8080:8080" in watcher["ports"]
+    # Scalable (`--scale watcher=3`): a host port range for the replicas, no fixed name.
+    assert "8080-8082:8080" in watcher["ports"]
+    assert "container_name" not in watcher
     assert watcher["init"] is True
     assert watcher["restart"] == "unless-stopped"
 
