@@ -166,6 +166,8 @@ class SharedQueue:
         """Poll one source if it is still due (the job of `poll_source`)."""
         start = time.monotonic()
         log.info("poll_job_started", source=source, process=self.name)
+        # What the other processes stored lately joins this process's story index.
+        self.app.pipeline.catch_up_stories()
         try:
             report = await asyncio.wait_for(
                 self.app.pipeline.run_cycle(only=[source], sync=False),

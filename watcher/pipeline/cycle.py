@@ -179,6 +179,16 @@ class Pipeline:
             empty_after=alerts.empty_after,
         )
 
+    def catch_up_stories(self) -> int:
+        """Index the articles other processes stored lately (shared queue); how many.
+
+        Called before each poll job by `watcher.daemon.cluster`; a no-op until
+        the first cycle has loaded the story index.
+        """
+        if self._stories is None:
+            return 0
+        return self._stories.catch_up(self.db)
+
     def close(self) -> None:
         """Stop the extraction workers this pipeline started (idempotent)."""
         if self._owns_extractor and self._extractor is not None:
