@@ -404,7 +404,8 @@ def run_benchmark(quick: bool = False) -> BenchReport:
         rows=tuple(rows),
         notes=(
             f"Ten loopback hosts, every answer after {DELAY * 1000:.0f} ms; median of {runs} "
-            f"runs per cycle figure, {len(takeovers)} take-over runs. 1-minute load average (`uptime`) during the runs: "
+            f"runs per cycle figure, {len(takeovers)} take-over runs. 1-minute load "
+            "average (`uptime`) during the runs: "
             f"{', '.join(loads)} on 2 cores shared with other engineers' work.",
             "Each process fetches and extracts the articles of the sources it polls "
             "(`fetch.sources_at_once` = 8 sources at a time per process, 4 requests per host "

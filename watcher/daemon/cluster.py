@@ -17,9 +17,9 @@ PostgreSQL) a process does not poll the due sources itself. Instead:
                the process fetches and extracts the articles of the sources it
                polls, and stores them in the poll's one transaction, as before;
     recover    a periodic task every quarter of `stalled_after`: jobs held by a
-               process whose Procrastinate heartbeat (every `HEARTBEAT` s) is
-               older than `stalled_after` go back to the queue, and the dead
-               worker rows are pruned.
+               process whose Procrastinate heartbeat (every 5 s, or a quarter of
+               a shorter `stalled_after`) is older than `stalled_after` go back
+               to the queue, and the dead worker rows are pruned.
 
 The bound on a take-over after a process dies (SIGKILL, power loss): its
 sources were never owned, so the other processes keep polling them at the
@@ -59,6 +59,7 @@ from procrastinate.jobs import Status
 from watcher.daemon.app import App
 from watcher.daemon.health import off_loop
 from watcher.errors import ConfigError
+from watcher.metrics import METRICS
 from watcher.pipeline.cycle import CycleReport
 from watcher.settings import DaemonSettings
 from watcher.store.cluster import is_postgresql, libpq_url, mark_polled_by, processes_alive
@@ -70,8 +71,9 @@ QUEUE = "watcher"
 POLL_TASK = "watcher.poll_source"
 SCHEDULE_TASK = "watcher.schedule_polls"
 RECOVER_TASK = "watcher.recover_stalled"
-HEARTBEAT = 5.0  # seconds between a process's Procrastinate heartbeats
+HEARTBEAT = 5.0  # seconds between a process's heartbeats (at most; see `heartbeat_every`)
 POOL_SIZE = 4  # Procrastinate's own connections per process (LISTEN, fetch, heartbeat, defer)
+RESTART_DELAY = 5.0  # seconds before a worker that stopped on an error is started again
 
 PollDone = Callable[[CycleReport | None, float, str], None]
 """Called after each poll job: (report or None when cut, seconds, result ok/timeout)."""
@@ -90,6 +92,11 @@ def wants_shared_queue(settings: DaemonSettings, app: App) -> bool:
     if settings.scheduler == "shared" and not postgres:
         raise ConfigError("WATCHER_SCHEDULER=shared needs a PostgreSQL database")
     return postgres
+
+
+def heartbeat_every(stalled_after: float) -> float:
+    """Seconds between heartbeats: `HEARTBEAT`, or a quarter of a shorter `stalled_after`."""
+    return max(0.5, min(HEARTBEAT, stalled_after / 4))
 
 
 def tick_cron(seconds: float) -> str:
@@ -182,6 +189,12 @@ class SharedQueue:
             )
             self._done(None, start, "timeout")
             return
+        except Exception:
+            # As the embedded `poll` job: logged and counted; the source stays due.
+            METRICS.job_failures.labels("poll").inc()
+            log.exception("job_failed", job="poll", source=source)
+            self._done(None, start, "failed")
+            return
         if report.polled:
             db, names = self.app.db, [s.name for s in report.sources]
             await off_loop(lambda: mark_polled_by(db, names, self.name))
@@ -221,20 +234,7 @@ class SharedQueue:
         """Open the connection pool and start the worker in the background."""
         await self.tasks.open_async()
         concurrency = max(1, self.app.config.fetch.sources_at_once)
-        self._worker = asyncio.create_task(
-            self.tasks.run_worker_async(
-                queues=[QUEUE],
-                name=self.name,
-                concurrency=concurrency,
-                install_signal_handlers=False,
-                update_heartbeat_interval=HEARTBEAT,
-                stalled_worker_timeout=self.settings.stalled_after,
-                shutdown_graceful_timeout=self.grace,
-                delete_jobs="successful",
-                fetch_job_polling_interval=2.0,
-            ),
-            name="shared-queue-worker",
-        )
+        self._worker = asyncio.create_task(self._supervise(concurrency), name="shared-queue")
         log.info(
             "shared_queue_started",
             process=self.name,
@@ -242,6 +242,31 @@ class SharedQueue:
             poll_cron=tick_cron(self.settings.poll_tick),
             stalled_after=self.settings.stalled_after,
         )
+
+    async def _supervise(self, concurrency: int) -> None:
+        """Run the Procrastinate worker; start it again when it stops on an error.
+
+        Procrastinate's worker stops when one of its side tasks fails (the
+        LISTEN connection lost while PostgreSQL restarts, say); without this
+        the process would stay up and poll nothing.
+        """
+        while True:
+            try:
+                await self.tasks.run_worker_async(
+                    queues=[QUEUE],
+                    name=self.name,
+                    concurrency=concurrency,
+                    install_signal_handlers=False,
+                    update_heartbeat_interval=heartbeat_every(self.settings.stalled_after),
+                    stalled_worker_timeout=self.settings.stalled_after,
+                    shutdown_graceful_timeout=self.grace,
+                    delete_jobs="successful",
+                    fetch_job_polling_interval=2.0,
+                )
+                log.warning("shared_queue_worker_stopped", restart_in=RESTART_DELAY)
+            except Exception as exc:
+                log.error("shared_queue_worker_failed", error=repr(exc), restart_in=RESTART_DELAY)
+            await asyncio.sleep(RESTART_DELAY)
 
     @property
     def running(self) -> bool:
@@ -251,7 +276,8 @@ class SharedQueue:
         """Stop taking jobs, let the running ones finish (else abort them), close the pool."""
         worker = self._worker
         if worker is not None and not worker.done():
-            worker.cancel()  # Procrastinate: stop fetching, wait `grace`, abort the rest
+            # In the worker, Procrastinate stops fetching, waits `grace`, aborts the rest.
+            worker.cancel()
             done, _ = await asyncio.wait({worker}, timeout=timeout)
             if not done:
                 log.warning("shared_queue_stop_timeout", seconds=timeout)
