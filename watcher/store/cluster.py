@@ -17,6 +17,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from watcher.store.db import Database
 from watcher.store.models import SourceRow
 
+QUEUE_PREFIX = "procrastinate_"
+"""Every table, index and type of Procrastinate's schema starts with this."""
+
+
+def ours(name: str | None, type_: str, _parents: object = None) -> bool:
+    """Alembic's `include_name`: compare only our own objects with the models.
+
+    Procrastinate's tables (migration 0017) are not in `watcher.store.models`;
+    an autogenerate or `compare_metadata` would otherwise propose dropping them.
+    """
+    return not (name or "").startswith(QUEUE_PREFIX)
+
 
 def is_postgresql(db: Database) -> bool:
     """True when the database is PostgreSQL (the only backend the shared queue runs on)."""
