@@ -305,3 +305,18 @@ def test_fingerprints_of_an_older_format_are_recomputed_when_the_index_loads(
             session, since=T0 - timedelta(days=7), version=FORMAT_VERSION, compute=lambda t: b""
         )
     assert again == 0  # a second start finds nothing to do
+
+
+def test_catch_up_adds_what_another_process_stored(db: Database) -> None:
+    """Two daemons' indexes on one database: a copy joins the story the other one stored."""
+    with db.session() as session:
+        sync_sources(session, [SPEC], T0)
+    mine = PersistentStories.load(db, now=T0)
+    other = store(db, 7, T0 + timedelta(seconds=5))  # saved by another process
+    assert mine.find(copy_of(7)) is None
+    mine.advance(T0 + timedelta(seconds=10))
+    assert mine.catch_up(db) == 1
+    assert mine.find(copy_of(7)) == other.story_id
+    assert mine.catch_up(db) == 0  # nothing new: nothing read twice
+    fresh = PersistentStories.load(db, now=T0 + timedelta(seconds=10))
+    assert fresh.catch_up(db) == 0  # what the load read is not added again

@@ -112,6 +112,7 @@ ENV_KEYS = frozenset(
         "WATCHER_SLACK_BASE_URL", "WATCHER_POLL_TICK", "WATCHER_DISPATCH_TICK",
         "WATCHER_RELOAD_TICK", "WATCHER_CYCLE_TIMEOUT", "WATCHER_RETENTION_MAX_AGE",
         "WATCHER_RETENTION_TICK", "WATCHER_DATABASE_WAIT", "SLACK_APP_TOKEN",
+        "WATCHER_SCHEDULER", "WATCHER_STALLED_AFTER",
     }
 )  # fmt: skip
 _TOP_KEYS = {"database", "fetch", "rules", "web", "alerts", "stories", "sources"}
@@ -329,6 +330,8 @@ def daemon_settings(environ: Mapping[str, str] | None = None) -> DaemonSettings:
         ),
         retention_tick=seconds("WATCHER_RETENTION_TICK", default.retention_tick),
         database_wait=_database_wait(environ, default.database_wait),
+        scheduler=_scheduler(environ.get("WATCHER_SCHEDULER", "").strip() or default.scheduler),
+        stalled_after=seconds("WATCHER_STALLED_AFTER", default.stalled_after),
     )
 
 
@@ -344,6 +347,17 @@ def _database_wait(environ: Mapping[str, str], default: float) -> float:
         return parse_duration(raw, where=name).total_seconds()
     if not value >= 0:
         raise ConfigError(f"{name}: expected a number of seconds (0 or more), got {raw!r}")
+    return value
+
+
+SCHEDULERS = ("auto", "embedded", "shared")
+
+
+def _scheduler(value: str) -> str:
+    """`WATCHER_SCHEDULER`: one of `SCHEDULERS`; ConfigError otherwise."""
+    if value not in SCHEDULERS:
+        known = ", ".join(SCHEDULERS)
+        raise ConfigError(f"WATCHER_SCHEDULER: expected one of {known}, got {value!r}")
     return value
 
 

@@ -143,6 +143,12 @@ class DaemonSettings:
     retention_tick     how often retention runs
     database_wait      at start, how long to retry a database server that does not
                        answer yet (PostgreSQL starting beside the daemon); 0: no retry
+    scheduler          "embedded": this process polls every due source itself (APScheduler
+                       alone); "shared": the processes on one PostgreSQL share the polls
+                       through Procrastinate's queue (`watcher.daemon.cluster`); "auto"
+                       (default): shared on PostgreSQL, embedded on SQLite
+    stalled_after      shared queue: a process whose heartbeat is older than this is dead,
+                       and the polls it had in hand are queued again
     """
 
     poll_tick: float = 30.0
@@ -152,6 +158,8 @@ class DaemonSettings:
     retention_max_age: timedelta = timedelta(days=90)
     retention_tick: float = 86400.0
     database_wait: float = 120.0
+    scheduler: str = "auto"
+    stalled_after: float = 20.0
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

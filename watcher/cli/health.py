@@ -26,7 +26,9 @@ def health(config_path: Path | None) -> None:
     Uses $WATCHER_LISTEN, else `web.listen` (read leniently: a half-edited
     config does not fail the check while the daemon runs on its last good
     one); a wildcard host is asked on 127.0.0.1. Exit 1 with the daemon's
-    reason when unhealthy or unreachable.
+    reason when unhealthy or unreachable. With several processes on one
+    PostgreSQL it also says how many of them are alive (heartbeats in the
+    shared queue).
 
     \b
     Example:
@@ -42,7 +44,8 @@ def health(config_path: Path | None) -> None:
     result = probe(url)
     if not result.ok:
         fail(f"unhealthy: {result.reason}", code=1)
-    click.echo(f"healthy ({url})")
+    alive = "" if result.processes is None else f"; {result.processes} processes alive"
+    click.echo(f"healthy ({url}){alive}")
 
 
 PROBE_TIMEOUT = 3.0  # seconds for `watcher health`
@@ -66,6 +69,8 @@ class ProbeResult:
     ok: bool
     status: int | None
     reason: str
+    # Daemons alive on the shared PostgreSQL queue (None: embedded scheduler, or not said).
+    processes: int | None = None
 
 
 def probe(url: str, *, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
@@ -78,7 +83,16 @@ def probe(url: str, *, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return ProbeResult(False, None, f"{url}: {reason}")
-    return ProbeResult(status == 200, status, _reason(status, body))
+    return ProbeResult(status == 200, status, _reason(status, body), _processes(body))
+
+
+def _processes(body: bytes) -> int | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    value = data.get("processes_alive") if isinstance(data, dict) else None
+    return value if isinstance(value, int) else None
 
 
 def _reason(status: int, body: bytes) -> str:

@@ -78,6 +78,7 @@ def source_json(s: SourceStatus) -> dict[str, Any]:
         "last_outcome": s.last_outcome,
         "last_error": redact_secrets(s.last_error) if s.last_error else s.last_error,
         "last_poll": iso(s.last_poll),
+        "polled_by": s.polled_by,  # the daemon process (host:pid) that polled it last
         "next_poll": iso(s.next_poll),
         "articles": s.articles,
         # ops alerts raised for the current streaks ("unhealthy", "empty"), and the streaks
@@ -96,6 +97,7 @@ def sources_table(console: Console, statuses: list[SourceStatus]) -> None:
         "status",
         "failures",
         "last poll",
+        "polled by",
         "next poll",
         "articles",
         "ops alert",
@@ -111,6 +113,7 @@ def sources_table(console: Console, statuses: list[SourceStatus]) -> None:
             f"[{colour}]{s.status}[/{colour}]",
             str(s.failures),
             _short(s.last_poll),
+            s.polled_by or "",
             _short(s.next_poll),
             str(s.articles),
             _ops_cell(s),

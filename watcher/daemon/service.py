@@ -34,6 +34,11 @@ worker processes die with the daemon however it ends
 at once and resumes a delivery stopped by an auth error (after the operator
 fixed the token or scopes).
 
+Several processes on one PostgreSQL share the polls through Procrastinate's
+queue instead of the `poll` job (`watcher.daemon.cluster`; the other jobs
+stay per process: each dispatcher claims outbox rows, each reloader watches
+its files). On SQLite, and with `scheduler="embedded"`, nothing changes.
+
 Tick intervals and limits are a `DaemonSettings` (`watcher.settings`), read
 from `WATCHER_*_TICK` variables by `watcher.config.daemon_settings`.
 """
@@ -61,6 +66,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.daemon.app import App, build_app, connect
+from watcher.daemon.cluster import SharedQueue, wants_shared_queue
 from watcher.daemon.health import (
     DB_CHECK_TIMEOUT,
     HealthReport,
@@ -75,6 +81,7 @@ from watcher.daemon.socket_mode import FeedbackSocket
 from watcher.daemon.startup import DatabaseWait
 from watcher.daemon.web import create_web_app, start_web
 from watcher.metrics import METRICS, record_cycle
+from watcher.pipeline.cycle import CycleReport
 from watcher.settings import Config, DaemonSettings
 from watcher.store.db import Database, is_sqlite
 from watcher.store.retention import prune_articles
@@ -110,6 +117,11 @@ class Daemon:
         self._watchdog: threading.Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.socket: FeedbackSocket | None = None
+        self.shared: SharedQueue | None = (
+            SharedQueue(app, self.settings, grace=CYCLE_GRACE, on_poll=self._polled)
+            if wants_shared_queue(self.settings, app)
+            else None
+        )
 
     # --- jobs --------------------------------------------------------------------------
 
@@ -129,6 +141,13 @@ class Daemon:
             raise
         finally:
             self._poll_task = None
+        self._polled(report, time.monotonic() - start, "ok")
+
+    def _polled(self, report: CycleReport | None, seconds: float, result: str) -> None:
+        """Count and log a finished cycle (a shared-queue poll job is a cycle of one source)."""
+        if report is None:
+            record_cycle(result, seconds)
+            return
         self.cycles += 1
         self.last_cycle_at = datetime.now(UTC)
         timed_out = [s.name for s in report.sources if s.timed_out]
@@ -140,8 +159,7 @@ class Daemon:
                 detail="these sources ran out of time and are recorded as failing; "
                 "the others' polls were committed",
             )
-        elapsed = time.monotonic() - start if report.polled else None
-        record_cycle("timeout" if timed_out else "ok", elapsed)
+        record_cycle("timeout" if timed_out else "ok", seconds if report.polled else None)
         if report.polled:
             log.info(
                 "cycle_done",
@@ -151,7 +169,7 @@ class Daemon:
                 articles_new=report.articles_new,
                 hits=report.hits_per_rule,
                 alerts_created=report.alerts_created,
-                seconds=round(time.monotonic() - start, 3),
+                seconds=round(seconds, 3),
             )
 
     async def dispatch(self) -> None:
@@ -205,6 +223,11 @@ class Daemon:
             "alerts": self.app.config.slack.mode,
             "feedback": _socket_state(self.socket),
         }
+        shared = self.shared
+        if shared is not None:
+            details["process"] = shared.name
+            with contextlib.suppress(TimeoutError):
+                details["processes_alive"] = await off_loop(shared.alive, timeout=DB_CHECK_TIMEOUT)
         if database_error is None:
             # Informational: the sources with an ops alert raised. A failure here is left
             # to the database check above, which speaks for the database.
@@ -212,8 +235,9 @@ class Daemon:
                 details["source_alerts"] = await off_loop(
                     lambda: source_alerts(self.app.db), timeout=DB_CHECK_TIMEOUT
                 )
+        running = bool(scheduler and scheduler.running) and (shared is None or shared.running)
         return assess(
-            scheduler_running=bool(scheduler and scheduler.running) and not self.stopping.is_set(),
+            scheduler_running=running and not self.stopping.is_set(),
             database_error=database_error,
             delivery_error=self.app.dispatcher.auth_error,
             details=details,
@@ -255,6 +279,8 @@ class Daemon:
             ),
         ]
         for name, job, every, first in jobs:
+            if name == "poll" and self.shared is not None:
+                continue  # the shared queue polls (watcher.daemon.cluster)
             scheduler.add_job(
                 self._guard(name, job),
                 "interval",
@@ -285,6 +311,8 @@ class Daemon:
             self._scheduler = self._schedule()
             self._scheduler.start()
             await self._start_socket()
+            if self.shared is not None:
+                await self.shared.start()
             log.info(
                 "daemon_started",
                 sources=len(self.app.config.sources),
@@ -292,6 +320,7 @@ class Daemon:
                 alerts=self.app.config.slack.mode,
                 listen=self.app.config.listen,
                 poll_tick=self.settings.poll_tick,
+                scheduler="shared" if self.shared is not None else "embedded",
             )
             await self.stopping.wait()
             await self._shutdown()
@@ -343,6 +372,8 @@ class Daemon:
         if scheduler is not None and scheduler.running:
             # Pause, not shutdown: APScheduler's shutdown cancels running jobs at once.
             scheduler.pause()
+        if self.shared is not None:
+            await self.shared.stop(CYCLE_GRACE + 1.5)
         task = self._poll_task
         if task is not None and not task.done():
             await asyncio.wait({task}, timeout=CYCLE_GRACE)

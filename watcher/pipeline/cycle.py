@@ -143,11 +143,17 @@ class Pipeline:
         force: bool = False,
         on_source: ProgressCallback | None = None,
         only: Sequence[str] | None = None,
+        sync: bool = True,
     ) -> CycleReport:
-        """Poll every due source once (`force`: ignore intervals, not backoff)."""
+        """Poll every due source once (`force`: ignore intervals, not backoff).
+
+        `sync=False` skips mirroring the config into the sources table: the
+        shared queue's scheduler does that once per tick for all processes.
+        """
         now = self.clock()
-        with self.db.session() as session:
-            sync_sources(session, self.config.sources, now)
+        if sync:
+            with self.db.session() as session:
+                sync_sources(session, self.config.sources, now)
         with self.db.session() as session:
             states = due_sources(session, self.config.sources, now, force=force)
         if only is not None:
@@ -193,6 +199,16 @@ class Pipeline:
             unhealthy_after=alerts.unhealthy_after,
             empty_after=alerts.empty_after,
         )
+
+    def catch_up_stories(self) -> int:
+        """Index the articles other processes stored lately (shared queue); how many.
+
+        Called before each poll job by `watcher.daemon.cluster`; a no-op until
+        the first cycle has loaded the story index.
+        """
+        if self._stories is None:
+            return 0
+        return self._stories.catch_up(self.db)
 
     def close(self) -> None:
         """Stop the worker processes this pipeline started (idempotent)."""

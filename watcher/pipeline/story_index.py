@@ -47,6 +47,10 @@ and alerts again, which after a week is news rather than noise. Memory is
 about 2.5 KB per article in the window: 3,000 articles a day hold ~50 MB.
 """
 
+CATCH_UP_MARGIN = timedelta(minutes=5)
+"""How far before its latest time `catch_up` reads: longer than a poll's commit takes."""
+_CAUGHT_LIMIT = 100_000
+
 
 class PersistentStories:
     """Near-duplicate lookup over the stored articles of the window, plus the ones being saved.
@@ -71,6 +75,7 @@ class PersistentStories:
         # first: articles are saved in time order, so eviction pops from the left.
         self._seen: deque[tuple[float, int]] = deque()
         self._now: float | None = None
+        self._caught: set[int] = set()  # article ids `catch_up` already looked at
         for row in rows:
             self._add(row.article_id, row.story_id, row.fingerprint, _stamp(row.first_seen_at))
         if now is not None:
@@ -150,6 +155,31 @@ class PersistentStories:
             stamp = self._now if self._now is not None else _stamp(datetime.now(UTC))
             self._add(saved.article_id, saved.story_id, saved.fingerprint, stamp)
             self._pending.append(saved)
+
+    def catch_up(self, db: Database, *, margin: timedelta = CATCH_UP_MARGIN) -> int:
+        """Add the articles another process stored since this index last looked; how many.
+
+        Several daemons on one database each keep an index: before a poll, each
+        reads the fingerprints first seen since its latest time minus `margin`
+        (a poll stamps its articles just before its commit, so a late commit is
+        still read) and adds those it does not hold. A copy fetched by one
+        process then joins the story another process stored. Two copies stored
+        at the same moment by two processes can still start two stories.
+        """
+        if self._now is None:
+            return 0
+        since = datetime.fromtimestamp(self._now, UTC) - margin
+        added = 0
+        with db.session() as session:
+            for row in recent_story_fingerprints(session, since=since):
+                if row.article_id in self._index or row.article_id in self._caught:
+                    continue
+                self._caught.add(row.article_id)
+                self._add(row.article_id, row.story_id, row.fingerprint, _stamp(row.first_seen_at))
+                added += 1
+        if len(self._caught) > _CAUGHT_LIMIT:
+            self._caught.clear()  # only a memo against re-reading unclusterable articles
+        return added
 
     def commit_pending(self) -> None:
         """The transaction committed: its articles stay findable."""

@@ -92,6 +92,8 @@ class SourceRow(Base):
     empty_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     empty_since: Mapped[datetime | None]
     empty_at: Mapped[datetime | None]
+    # Which daemon process (`host:pid`) polled this source last (shared queue; issue 17).
+    polled_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class FeedEntryRow(Base):

@@ -80,6 +80,7 @@ class SourceStatus:
     failing_since: datetime | None = None
     empty_polls: int = 0  # successful polls in a row whose document had no entries
     empty_since: datetime | None = None
+    polled_by: str | None = None  # the daemon process (`host:pid`) that polled it last
 
 
 def sync_sources(session: Session, specs: Sequence[SourceSpec], now: datetime) -> None:
@@ -280,6 +281,7 @@ def source_statuses(session: Session, now: datetime) -> list[SourceStatus]:
                 failing_since=row.failing_since,
                 empty_polls=row.empty_polls or 0,
                 empty_since=row.empty_since,
+                polled_by=row.polled_by,
             )
         )
     return statuses
