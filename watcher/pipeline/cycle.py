@@ -28,6 +28,7 @@ from watcher.pipeline import article as ingest
 from watcher.pipeline.page_task import extract_article
 from watcher.pipeline.story_index import PersistentStories
 from watcher.rules.active import ActiveRules
+from watcher.rules.fields import PreparedField
 from watcher.settings import Config
 from watcher.store.articles import SavedArticle, known_canonical_urls, known_entry_keys, save_poll
 from watcher.store.db import Database
@@ -257,6 +258,7 @@ class Pipeline:
                     now=now,
                     entries=entries,
                     ops=self._ops,
+                    skeleton=_skeleton,
                 )
         except SQLAlchemyError as exc:
             stories.forget_pending()
@@ -332,3 +334,8 @@ def parse_source_document(
     if kind is SourceKind.SITEMAP:
         return parse_sitemap(result.body, url=url)
     return parse_feed(result.body, url=url, headers=result.headers)
+
+
+def _skeleton(text: str) -> str:
+    """`skeleton_of(text)` by the matcher's fast field preparation (the search index's)."""
+    return PreparedField(text).skeleton

@@ -59,7 +59,15 @@ from watcher.rules.lead import Lead, uses_lead
 from watcher.rules.load import Rule
 from watcher.text.normalize import is_nospace_char, is_word_char
 
-__all__ = ["DocumentView", "Matcher", "compile_rules", "count_separate", "match", "score_of"]
+__all__ = [
+    "DocumentView",
+    "Matcher",
+    "compile_rules",
+    "count_separate",
+    "match",
+    "required_patterns",
+    "score_of",
+]
 
 ALL_FIELDS = ("title", "text")
 
@@ -214,6 +222,13 @@ def _needs(node: Node) -> list[frozenset[_Key]]:
         if all(firsts):
             return [frozenset().union(*(f[0] for f in firsts))]
     return []
+
+
+def required_patterns(node: Node) -> list[frozenset[str]]:
+    """Sets of term skeletons of which one must occur (as a substring of the
+    title's or text's skeleton) for `node` to match: `_needs` without the
+    prefix flag. Empty when nothing is required (e.g. `NOT x`, `source:`)."""
+    return [frozenset(pattern for pattern, _prefix in need) for need in _needs(node)]
 
 
 def _key(term: Term) -> _Key:

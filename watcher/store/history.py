@@ -8,7 +8,8 @@ both sides of a backtest cover the same articles.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,10 +59,15 @@ def count_articles(session: Session, since: datetime | None = None) -> int:
 
 
 def iter_articles(
-    session: Session, since: datetime | None = None, batch: int = BATCH
+    session: Session,
+    since: datetime | None = None,
+    batch: int = BATCH,
+    *,
+    ids: Collection[int] | None = None,
 ) -> Iterator[StoredArticle]:
-    """Stored articles in id order, first seen at or after `since`."""
+    """Stored articles in id order, first seen at or after `since`; only `ids` when given."""
     last_id = 0
+    wanted = sorted(ids) if ids is not None else None
     while True:
         query = (
             select(ArticleRow, StoryRow.title)
@@ -70,10 +76,19 @@ def iter_articles(
             .order_by(ArticleRow.id)
             .limit(batch)
         )
+        if wanted is not None:
+            first = bisect_right(wanted, last_id)
+            chunk = wanted[first : first + batch]
+            if not chunk:
+                return
+            query = query.where(ArticleRow.id.in_(chunk), ArticleRow.id <= chunk[-1])
         if since is not None:
             query = query.where(ArticleRow.first_seen_at >= since)
         rows = session.execute(query).all()
         if not rows:
+            if wanted is not None and chunk[-1] < wanted[-1]:
+                last_id = chunk[-1]  # none of this chunk is in the window: try the next
+                continue
             return
         for article, story_title in rows:
             yield StoredArticle(
@@ -87,7 +102,7 @@ def iter_articles(
                 text=article.text,
                 first_seen_at=article.first_seen_at,
             )
-        last_id = rows[-1][0].id
+        last_id = rows[-1][0].id if wanted is None else max(rows[-1][0].id, chunk[-1])
         session.expunge_all()  # the rows are copied out: keep the session small
 
 
