@@ -8,7 +8,7 @@ reads the file (when it exists) and the environment and returns a frozen
 
 Precedence for each setting: command-line flag (applied by the CLI with
 `dataclasses.replace`), then environment variable, then the file, then the
-default in `watcher.settings`. Secrets (Slack token, webhook URL) come only
+default in `watcher.settings`. Secrets (Slack token, webhook URL, console token) come only
 from the environment and never appear in `repr()` or logs.
 
 When no config file exists, the embedded default applies: SQLite under
@@ -24,6 +24,7 @@ Environment variables read here (all documented in the README):
     SLACK_BOT_TOKEN                 Slack bot token (wins over the webhook)
     SLACK_WEBHOOK_URL               Slack incoming webhook
     WATCHER_SLACK_BASE_URL          slack-sdk's base_url (proxies, tests)
+    WATCHER_WEB_TOKEN               the web console's access token (a secret)
     WATCHER_POLL_TICK, WATCHER_DISPATCH_TICK, WATCHER_RELOAD_TICK,
     WATCHER_CYCLE_TIMEOUT, WATCHER_RETENTION_MAX_AGE, WATCHER_RETENTION_TICK
                                     the daemon's ticks (`DaemonSettings`)
@@ -99,7 +100,7 @@ ENV_KEYS = frozenset(
         "WATCHER_SQLITE_BUSY_TIMEOUT_MS", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL",
         "WATCHER_SLACK_BASE_URL", "WATCHER_POLL_TICK", "WATCHER_DISPATCH_TICK",
         "WATCHER_RELOAD_TICK", "WATCHER_CYCLE_TIMEOUT", "WATCHER_RETENTION_MAX_AGE",
-        "WATCHER_RETENTION_TICK",
+        "WATCHER_RETENTION_TICK", "WATCHER_WEB_TOKEN",
     }
 )  # fmt: skip
 _TOP_KEYS = {"database", "fetch", "rules", "web", "alerts", "stories", "sources"}
@@ -175,6 +176,7 @@ def _build(data: dict[str, Any], path: Path | None, environ: Mapping[str, str]) 
             base_url=environ.get("WATCHER_SLACK_BASE_URL", "").strip() or None,
         ),
         sqlite_busy_timeout_ms=_busy_timeout(environ),
+        web_token=environ.get("WATCHER_WEB_TOKEN", "").strip() or None,
         sources=_sources(data.get("sources", []), where),
         story_window=story_window,
     )

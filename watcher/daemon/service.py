@@ -61,6 +61,7 @@ from watcher.daemon.health import (
 )
 from watcher.daemon.reload import Reloader
 from watcher.daemon.scrape import attach_database
+from watcher.daemon.console.pages import ConsoleDeps
 from watcher.daemon.web import create_web_app, start_web
 from watcher.metrics import METRICS, record_cycle
 from watcher.settings import Config, DaemonSettings
@@ -262,7 +263,7 @@ class Daemon:
         logging.getLogger("apscheduler").setLevel(logging.CRITICAL)  # events logged as JSON below
         attach_database(METRICS, self.app.db)
         runner: web.AppRunner | None = await start_web(
-            create_web_app(self.health, METRICS), self.app.config.listen
+            create_web_app(self.health, METRICS, _console(self.app)), self.app.config.listen
         )
         try:
             self._scheduler = self._schedule()
@@ -387,3 +388,14 @@ def run_daemon(
 
 def _stop_during_startup(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
+
+
+def _console(app: App) -> ConsoleDeps | None:
+    """The console's dependencies, or None (logged with the reason) when it must stay off."""
+    from watcher.daemon.console import console_deps, console_refusal
+
+    refusal = console_refusal(app.config.listen, app.config.web_token)
+    if refusal is not None:
+        log.warning("console_disabled", reason=refusal)
+        return None
+    return console_deps(app)

@@ -173,8 +173,9 @@ def backtest(
     `baseline` is the rule set in force (to tell new and changed rules);
     without it, the stored hits are the baseline. `on_progress(done, total)`
     is called as articles are replayed. `candidates`: only these articles
-    (and those with stored hits) can match, so only they are replayed;
-    `articles` then counts the replayed ones. `on_match(article, hits)` is
+    (and those with stored hits of `rules`) can match, so only they are
+    replayed, `articles` counts the replayed ones and the diff covers only
+    the ids of `rules`. `on_match(article, hits)` is
     called for each replayed article that any rule matches.
     """
     enabled = [r for r in rules if r.enabled]
@@ -185,6 +186,9 @@ def backtest(
     shown: dict[int, _Shown] = {}  # articles that may be named in the diff
     with db.session() as session:
         hits = load_stored_hits(session, since)
+        if candidates is not None:  # a partial replay can only speak for the replayed rules
+            replayed_ids = {r.id for r in rules}
+            hits = [h for h in hits if h.rule_id in replayed_ids]
         known_ids = hit_rule_ids(session) if baseline is None else set()
         hit_articles = {h.article_id for h in hits}
         replay = None if candidates is None else set(candidates) | hit_articles
