@@ -86,6 +86,8 @@ ITEMS = [
          NOW - timedelta(days=40)),
     Item("a8", "Clearance rules widen", "A wider security clearance regime for industry.", "s8",
          NOW - timedelta(days=10)),
+    # Full-width letters and a zero-width space: the matcher folds them, the index must too.
+    Item("a9", "ＡＵ\u200bＫＵＳ courts ＪＡＰＡＮ", "Talks continue.", "s9", NOW - timedelta(days=6)),
 ]  # fmt: skip
 
 
@@ -166,6 +168,31 @@ def deps_for(
         clock=lambda: NOW,
         **extra,  # type: ignore[arg-type]
     )
+
+
+def fetch(
+    url: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], str]:
+    """One HTTP request, redirects not followed: (status, headers, body text)."""
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.netloc, timeout=30)
+    body = urllib.parse.urlencode(form).encode() if form is not None else None
+    sent = dict(headers or {})
+    if body is not None:
+        sent["Content-Type"] = "application/x-www-form-urlencoded"
+    try:
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body, sent)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode()
+    finally:
+        conn.close()
 
 
 def free_port() -> int:

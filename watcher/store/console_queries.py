@@ -223,11 +223,12 @@ def rule_activity(session: Session, since: datetime) -> dict[str, RuleActivity]:
             .group_by(HitRow.rule_id)
         ).all()
     )
-    last = dict(
-        session.execute(select(HitRow.rule_id, func.max(HitRow.created_at)).group_by(HitRow.rule_id))
-        .tuples()
-        .all()
-    )
+    last: dict[str, datetime] = {
+        rule: when
+        for rule, when in session.execute(
+            select(HitRow.rule_id, func.max(HitRow.created_at)).group_by(HitRow.rule_id)
+        )
+    }
     return {
         rule: RuleActivity(int(recent.get(rule, 0)), last.get(rule)) for rule in set(recent) | set(last)
     }
