@@ -51,7 +51,7 @@ def hits_chart(counts: Mapping[str, Mapping[date, int]], first: date, days: int)
         f'<text x="{LEFT - 6}" y="{TOP + plot_h}" text-anchor="end" font-size="11">0</text>',
     ]
     for i, day in enumerate(axis):
-        if i % 7 == 0 or i == days - 1:
+        if i % 7 == 0 or (i == days - 1 and i % 7 >= 3):  # the last day, unless crowded
             parts.append(
                 f'<text x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="middle" font-size="11">'
                 f"{day:%m-%d}</text>"
