@@ -87,7 +87,8 @@ ITEMS = [
     Item("a8", "Clearance rules widen", "A wider security clearance regime for industry.", "s8",
          NOW - timedelta(days=10)),
     # Full-width letters and a zero-width space: the matcher folds them, the index must too.
-    Item("a9", "ＡＵ\u200bＫＵＳ courts ＪＡＰＡＮ", "Talks continue.", "s9", NOW - timedelta(days=6)),
+    Item("a9", "\uff21\uff35\u200b\uff2b\uff35\uff33 courts \uff2a\uff21\uff30\uff21\uff2e",
+         "Talks continue.", "s9", NOW - timedelta(days=6)),  # full-width, ZWSP inside
 ]  # fmt: skip
 
 

@@ -31,7 +31,8 @@ def history(tmp_path: Path) -> Iterator[tuple[Database, Path, dict[str, int]]]:
 
 def _assert_png(path: Path) -> None:
     data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000, path
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    assert len(data) > 5_000, path
 
 
 async def _type_query(page: Page, query: str) -> None:
@@ -67,10 +68,12 @@ def test_front_page_shows_the_stories_and_draws_the_chart(chromium: Browser, his
                   return {width: box.width, height: box.height, lines: lines,
                           rules: [...svg.querySelectorAll('g.series')].map(g => g.dataset.rule),
                           dots: svg.querySelectorAll('circle').length,
-                          legend: [...svg.querySelectorAll('g.legend text')].map(t => t.textContent)};
+                          legend: [...svg.querySelectorAll('g.legend text')].map(
+                            t => t.textContent)};
                 })()"""
             )
-            assert chart["width"] > 600 and chart["height"] > 200
+            assert chart["width"] > 600
+            assert chart["height"] > 200
             assert chart["rules"] == ["aukus-japan", "clearance"]
             assert all(width > 600 for width in chart["lines"])  # 30 days across the plot
             assert chart["dots"] == 5  # days with hits: 3 for aukus-japan, 2 for clearance
@@ -95,7 +98,8 @@ def test_story_page_marks_the_evidence_and_runs_no_stored_markup(
             marks = await page.evaluate(
                 "[...document.querySelectorAll('p.evidence mark')].map(m => m.textContent)"
             )
-            assert sorted(set(marks)) == ["AUKUS", "Japan"] and len(marks) == 4
+            assert sorted(set(marks)) == ["AUKUS", "Japan"]
+            assert len(marks) == 4
             _assert_png(await page.screenshot("story"))
             await page.goto(base + f"/stories/{stories['s5']}")
             title = await page.evaluate("document.querySelector('h1').textContent")
@@ -118,9 +122,9 @@ def test_live_preview_highlights_matches_and_shows_the_edit_and_parse_errors(
     async def scenario(base: str) -> None:
         async with chromium.page() as page:
             await page.goto(base + "/rules/preview?rule=aukus-japan&query=AUKUS+AND+Japan")
-            assert await page.evaluate(
-                "document.getElementById('preview-diff').dataset.added"
-            ) == "0"
+            assert (
+                await page.evaluate("document.getElementById('preview-diff').dataset.added") == "0"
+            )
             await page.evaluate("window.__sameDocument = true")
             await _type_query(page, "AUKUS AND (Japan OR Korea)")
             await page.wait_for(
@@ -128,9 +132,7 @@ def test_live_preview_highlights_matches_and_shows_the_edit_and_parse_errors(
                 "document.getElementById('preview-diff').dataset.added === '1'"
             )
             assert await page.evaluate("window.__sameDocument === true")  # no reload
-            added = await page.evaluate(
-                "document.querySelector('ul.added li a').textContent"
-            )
+            added = await page.evaluate("document.querySelector('ul.added li a').textContent")
             assert added == "Seoul eyes AUKUS"
             marks = await page.evaluate(
                 "[...document.querySelectorAll('ol.matches mark')].map(m => m.textContent)"
@@ -145,7 +147,8 @@ def test_live_preview_highlights_matches_and_shows_the_edit_and_parse_errors(
             await _type_query(page, "AUKUS AND (Japan")
             await page.wait_for("document.getElementById('preview-error')")
             error = await page.evaluate("document.getElementById('preview-error').textContent")
-            assert "Column 17" in error and "^" in error
+            assert "Column 17" in error
+            assert "^" in error
             _assert_png(await page.screenshot("preview-parse-error"))
 
     with serve(deps_for(db, rules)) as base:
@@ -180,13 +183,18 @@ def test_login_form_round_trip(chromium: Browser, history) -> None:
             await page.wait_for(
                 "location.pathname === '/sources' && document.querySelector('table.sources')"
             )
-            assert await page.evaluate(
-                "document.querySelector('tr[data-source=\"Locked Wire\"] .badge').textContent"
-            ) == "failing"
+            assert (
+                await page.evaluate(
+                    "document.querySelector('tr[data-source=\"Locked Wire\"] .badge').textContent"
+                )
+                == "failing"
+            )
             assert await page.evaluate("document.cookie") == ""  # HttpOnly: not readable
             _assert_png(await page.screenshot("sources-after-login"))
             await page.goto(base + "/rules")
-            assert await page.evaluate("document.querySelectorAll('table.rules tbody tr').length") == 2
+            assert (
+                await page.evaluate("document.querySelectorAll('table.rules tbody tr').length") == 2
+            )
             await page.evaluate("document.querySelector('form.logout').submit()")
             await page.wait_for("location.pathname === '/login'")
             await page.goto(base + "/rules")
@@ -208,10 +216,12 @@ def test_search_page_in_the_browser_finds_japanese_text(chromium: Browser, histo
                 "(() => { const f = document.querySelector('nav form.search');"
                 " f.q.value = '第2の柱'; f.submit(); return true; })()"
             )
-            await page.wait_for("location.pathname === '/search' && document.getElementById('search-count')")
-            assert await page.evaluate(
-                "document.getElementById('search-count').dataset.total"
-            ) == "1"
+            await page.wait_for(
+                "location.pathname === '/search' && document.getElementById('search-count')"
+            )
+            assert (
+                await page.evaluate("document.getElementById('search-count').dataset.total") == "1"
+            )
             assert await page.evaluate(
                 "[...document.querySelectorAll('li.result mark')].map(m => m.textContent)"
             ) == ["第2の柱"]

@@ -72,7 +72,8 @@ def test_without_credentials_every_page_is_401_with_the_login_form(sqlite_seeded
             status, headers, body = fetch(base + path)
             assert status == 401, path
             assert headers["WWW-Authenticate"].startswith("Bearer"), path
-            assert 'id="login"' in body and "Tokyo joins" not in body, path
+            assert 'id="login"' in body, path
+            assert "Tokyo joins" not in body, path
 
 
 def test_a_bearer_token_opens_the_console_and_a_wrong_one_is_403(sqlite_seeded) -> None:
@@ -80,9 +81,11 @@ def test_a_bearer_token_opens_the_console_and_a_wrong_one_is_403(sqlite_seeded) 
     db, rules, _ = sqlite_seeded
     with serve(deps_for(db, rules, token=TOKEN)) as base:
         status, _h, body = fetch(base + "/", headers={"Authorization": f"Bearer {TOKEN}"})
-        assert status == 200 and "Tokyo joins" in body
+        assert status == 200
+        assert "Tokyo joins" in body
         status, _h, body = fetch(base + "/", headers={"Authorization": "Bearer nope"})
-        assert status == 403 and "Tokyo joins" not in body
+        assert status == 403
+        assert "Tokyo joins" not in body
         status, _h, _b = fetch(base + "/", headers={"Authorization": f"Basic {TOKEN}"})
         assert status == 401
 
@@ -95,13 +98,17 @@ def test_the_login_form_sets_a_session_cookie_that_opens_the_console(sqlite_seed
         status, headers, body = fetch(
             base + "/login", method="POST", form={"token": "wrong", "next": "/sources"}
         )
-        assert status == 403 and "Set-Cookie" not in headers and "wrong token" in body
+        assert status == 403
+        assert "Set-Cookie" not in headers
+        assert "wrong token" in body
         status, headers, _ = fetch(
             base + "/login", method="POST", form={"token": TOKEN, "next": "/sources"}
         )
-        assert status == 303 and headers["Location"] == "/sources"
+        assert status == 303
+        assert headers["Location"] == "/sources"
         cookie = headers["Set-Cookie"]
-        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert "HttpOnly" in cookie
+        assert "SameSite=Strict" in cookie
         value = re.search(rf"{COOKIE}=([^;]+)", cookie)
         assert value is not None
         for path in PAGES:
@@ -131,7 +138,8 @@ def test_healthz_and_metrics_stay_open_when_a_token_is_set(sqlite_seeded) -> Non
     with serve(deps_for(db, rules, token=TOKEN)) as base:
         assert fetch(base + "/healthz")[0] == 200
         status, _h, body = fetch(base + "/metrics")
-        assert status == 200 and "watcher_" in body
+        assert status == 200
+        assert "watcher_" in body
 
 
 def test_beyond_loopback_without_a_token_the_console_is_off_and_the_log_says_why() -> None:
@@ -143,7 +151,8 @@ def test_beyond_loopback_without_a_token_the_console_is_off_and_the_log_says_why
     assert console_refusal("0.0.0.0:8080", TOKEN) is None
     for listen in ("0.0.0.0:8080", ":8080", "10.0.0.5:8080"):
         reason = console_refusal(listen, None)
-        assert reason is not None and "WATCHER_WEB_TOKEN" in reason
+        assert reason is not None
+        assert "WATCHER_WEB_TOKEN" in reason
     config = SimpleNamespace(listen="0.0.0.0:8080", web_token=None)
     with capture_logs() as logs:
         assert _console(SimpleNamespace(config=config)) is None  # type: ignore[arg-type]
@@ -202,12 +211,15 @@ def test_front_page_lists_stories_with_hits_newest_first_and_the_chart(sqlite_se
     db, rules, stories = sqlite_seeded
     with serve(deps_for(db, rules)) as base:
         status, headers, body = fetch(base + "/")
-    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
     rows = re.findall(r'<tr data-story="(\d+)">', body)
     expected = ["s1", "s3", "s5", "s9", "s8", "s7"]  # by first sighting, newest first
     assert [int(r) for r in rows] == [stories[k] for k in expected]
     s1 = body.split(f'data-story="{stories["s1"]}"')[1].split("</tr>")[0]
-    assert "harbour.example" in s1 and "aukus-japan" in s1 and '<td class="num">2</td>' in s1
+    assert "harbour.example" in s1
+    assert "aukus-japan" in s1
+    assert '<td class="num">2</td>' in s1
     totals = dict(re.findall(r'class="series" data-rule="([^"]+)" data-total="(\d+)"', body))
     # aukus-japan: a1, a2, a5, a9 (a7 is 40 days old); clearance: a3, a8
     assert totals == {"aukus-japan": "4", "clearance": "2"}
@@ -222,7 +234,8 @@ def test_front_page_pages_through_the_stories(sqlite_seeded, monkeypatch) -> Non
         body = fetch(base + "/?page=2")[2]
     rows = [int(r) for r in re.findall(r'<tr data-story="(\d+)">', body)]
     assert rows == [stories["s9"], stories["s8"], stories["s7"]]
-    assert 'rel="prev" href="?page=1"' in body and "page 2 of 2" in body
+    assert 'rel="prev" href="?page=1"' in body
+    assert "page 2 of 2" in body
 
 
 def test_story_page_shows_every_copy_with_highlighted_evidence(sqlite_seeded) -> None:
@@ -234,10 +247,12 @@ def test_story_page_shows_every_copy_with_highlighted_evidence(sqlite_seeded) ->
         missing = fetch(base + "/stories/999999")[0]
     assert missing == 404
     assert body.count('<article class="copy"') == 2
-    assert 'href="http://harbour.example/a1"' in body and 'href="http://wire.example/a2"' in body
+    assert 'href="http://harbour.example/a1"' in body
+    assert 'href="http://wire.example/a2"' in body
     assert "Tokyo joins <mark>AUKUS</mark> talks" in body
     assert "<mark>AUKUS</mark> partners met <mark>Japan</mark> on Pillar II work." in body
-    assert 'data-rule="aukus-japan"' in body and "score" in body
+    assert 'data-rule="aukus-japan"' in body
+    assert "score" in body
 
 
 def test_untrusted_text_is_escaped_everywhere(sqlite_seeded) -> None:
@@ -268,13 +283,19 @@ def test_sources_page_shows_status_and_notices_with_secrets_redacted(sqlite_seed
         body = fetch(base + "/sources")[2]
     good = body.split('data-source="Harbour Post"')[1].split("</tr>")[0]
     bad = body.split('data-source="Locked Wire"')[1].split("</tr>")[0]
-    assert 'class="badge ok"' in good and '<td class="num">9</td>' in good
-    assert 'class="badge failing"' in bad and "http_error" in bad and "HTTP 401" in bad
-    assert "unhealthy" in bad and "2026-11-20 11:00 UTC" in bad
-    assert 'data-notice="' in body and "#ops" in body
+    assert 'class="badge ok"' in good
+    assert '<td class="num">9</td>' in good
+    assert 'class="badge failing"' in bad
+    assert "http_error" in bad
+    assert "HTTP 401" in bad
+    assert "unhealthy" in bad
+    assert "2026-11-20 11:00 UTC" in bad
+    assert 'data-notice="' in body
+    assert "#ops" in body
     for secret in (SECRET_KEY, SECRET_BEARER, "pa55word"):
         assert secret not in body
-    assert "api_key=***" in body and "Bearer ***" in body
+    assert "api_key=***" in body
+    assert "Bearer ***" in body
 
 
 def test_rules_pages_show_query_version_hits_and_precision_only_when_wired(sqlite_seeded) -> None:
@@ -288,15 +309,22 @@ def test_rules_pages_show_query_version_hits_and_precision_only_when_wired(sqlit
         one = fetch(base + "/rules/clearance")[2]
         assert fetch(base + "/rules/nope")[0] == 404
     row = listing.split('data-rule="aukus-japan"')[1].split("</tr>")[0]
-    assert "AUKUS AND Japan" in row and version["aukus-japan"] in row
+    assert "AUKUS AND Japan" in row
+    assert version["aukus-japan"] in row
     assert '<td class="num">4</td>' in row
-    assert "Precision" not in listing and "Precision" not in one
-    assert "&#34;security clearance&#34;" in one and version["clearance"] in one
+    assert "Precision" not in listing
+    assert "Precision" not in one
+    assert "&#34;security clearance&#34;" in one
+    assert version["clearance"] in one
     assert 'data-rule="clearance" data-total="2"' in one
-    with serve(deps_for(db, rules, precision=lambda rule: 0.75 if rule == "clearance" else None)) as base:
+    with serve(
+        deps_for(db, rules, precision=lambda rule: 0.75 if rule == "clearance" else None)
+    ) as base:
         listing = fetch(base + "/rules")[2]
         one = fetch(base + "/rules/clearance")[2]
-    assert "Precision" in listing and "0.75" in listing and "0.75" in one
+    assert "Precision" in listing
+    assert "0.75" in listing
+    assert "0.75" in one
 
 
 # --- preview and search, on both backends --------------------------------------------
@@ -308,11 +336,13 @@ def test_preview_shows_matches_with_marks_and_what_a_rule_edit_adds_and_removes(
     db, rules, stories = seeded
     with serve(deps_for(db, rules)) as base:
         wide = fetch(
-            base + "/rules/preview?rule=aukus-japan&query="
+            base
+            + "/rules/preview?rule=aukus-japan&query="
             + urllib.parse.quote("AUKUS AND (Japan OR Korea)")
         )[2]
         narrow = fetch(
-            base + "/rules/preview?rule=aukus-japan&since=30d&query="
+            base
+            + "/rules/preview?rule=aukus-japan&since=30d&query="
             + urllib.parse.quote("AUKUS AND Japan AND hypersonics")
         )[2]
     assert 'data-added="1" data-removed="0"' in wide
@@ -332,11 +362,14 @@ def test_preview_reports_a_parse_error_with_its_column(sqlite_seeded) -> None:
     """An invalid query answers 400 with the parser's message and its 1-based column."""
     db, rules, _ = sqlite_seeded
     with serve(deps_for(db, rules)) as base:
-        status, _h, body = fetch(base + "/rules/preview?query=" + urllib.parse.quote("AUKUS NEAR/x Japan"))
+        status, _h, body = fetch(
+            base + "/rules/preview?query=" + urllib.parse.quote("AUKUS NEAR/x Japan")
+        )
         bad_since = fetch(base + "/rules/preview?since=forever&query=AUKUS")
     assert status == 400
     assert re.search(r"Column 7: [^<]*NEAR", body), body
-    assert bad_since[0] == 400 and "since" in bad_since[2]
+    assert bad_since[0] == 400
+    assert "since" in bad_since[2]
 
 
 QUERIES = [
@@ -370,7 +403,8 @@ def test_the_prefilter_never_loses_a_match(seeded, query: str) -> None:
     )
     assert {m.article.id for m in fast.matches} == full
     if query in ("AUKUS AND Japan", "AUKUS"):
-        assert fast.prefiltered and fast.replayed < 10  # the index did narrow it
+        assert fast.prefiltered
+        assert fast.replayed < 10
     if query == "NOT AUKUS":
         assert not fast.prefiltered
 
@@ -395,7 +429,9 @@ def test_search_finds_articles_with_highlights(
     with db.session() as session:
         ids = {
             url.rsplit("/", 1)[1]: article_id
-            for article_id, url in session.execute(select(models.ArticleRow.id, models.ArticleRow.url))
+            for article_id, url in session.execute(
+                select(models.ArticleRow.id, models.ArticleRow.url)
+            )
         }
     found = [int(i) for i in re.findall(r'<li class="result" data-article="(\d+)">', body)]
     assert sorted(found) == sorted(ids[k] for k in keys)

@@ -29,7 +29,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 import pytest
@@ -200,6 +200,11 @@ class Browser:
                 await conn.close()
 
 
+def _drain(stream: IO[bytes]) -> None:
+    for _line in stream:
+        pass
+
+
 def _launch(path: str, profile: Path) -> Browser:
     process = subprocess.Popen(
         [path, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
@@ -218,8 +223,7 @@ def _launch(path: str, profile: Path) -> Browser:
         found = _LISTENING.search(line)
         if found:
             # Keep draining stderr so Chromium never blocks on a full pipe.
-            stderr = process.stderr
-            drain = threading.Thread(target=lambda: [None for _ in stderr], daemon=True)
+            drain = threading.Thread(target=_drain, args=(process.stderr,), daemon=True)
             drain.start()
             return Browser(found.group(1), process, drain)
     process.kill()

@@ -51,6 +51,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.daemon.app import App, build_app
+from watcher.daemon.console.pages import ConsoleDeps
 from watcher.daemon.health import (
     DB_CHECK_TIMEOUT,
     HealthReport,
@@ -61,7 +62,6 @@ from watcher.daemon.health import (
 )
 from watcher.daemon.reload import Reloader
 from watcher.daemon.scrape import attach_database
-from watcher.daemon.console.pages import ConsoleDeps
 from watcher.daemon.web import create_web_app, start_web
 from watcher.metrics import METRICS, record_cycle
 from watcher.settings import Config, DaemonSettings

@@ -64,9 +64,7 @@ class PreviewResult:
     seconds: float  # wall time of the whole preview
 
 
-def preview_rule(
-    query: str, sets: Mapping[str, TermSet], current: Rule | None = None
-) -> Rule:
+def preview_rule(query: str, sets: Mapping[str, TermSet], current: Rule | None = None) -> Rule:
     """The rule `query` would be: `current` with the query changed, else a new rule.
 
     Raises `QuerySyntaxError` (with `offset`) when the query is invalid.

@@ -39,9 +39,7 @@ def recent_stories(session: Session, *, limit: int, offset: int) -> tuple[int, l
         .scalar_subquery()
     )
     total = int(
-        session.scalar(
-            select(func.count()).select_from(StoryRow).where(StoryRow.id.in_(with_hits))
-        )
+        session.scalar(select(func.count()).select_from(StoryRow).where(StoryRow.id.in_(with_hits)))
         or 0
     )
     first_seen = func.min(ArticleRow.first_seen_at)
@@ -125,7 +123,9 @@ class StoryDetail:
 
 def _matches(evidence: dict[str, Any]) -> tuple[TermMatch, ...]:
     return tuple(
-        TermMatch(term=str(m["term"]), field=str(m["field"]), start=int(m["start"]), end=int(m["end"]))
+        TermMatch(
+            term=str(m["term"]), field=str(m["field"]), start=int(m["start"]), end=int(m["end"])
+        )
         for m in evidence.get("matches", [])
     )
 
@@ -230,7 +230,8 @@ def rule_activity(session: Session, since: datetime) -> dict[str, RuleActivity]:
         )
     }
     return {
-        rule: RuleActivity(int(recent.get(rule, 0)), last.get(rule)) for rule in set(recent) | set(last)
+        rule: RuleActivity(int(recent.get(rule, 0)), last.get(rule))
+        for rule in set(recent) | set(last)
     }
 
 

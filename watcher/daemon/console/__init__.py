@@ -26,9 +26,7 @@ def console_deps(app: App) -> ConsoleDeps:
     config = app.config
     header_values = tuple(value for s in config.sources for _name, value in s.headers)
     secrets = tuple(
-        s
-        for s in (config.slack.bot_token, config.slack.webhook_url, config.web_token)
-        if s
+        s for s in (config.slack.bot_token, config.slack.webhook_url, config.web_token) if s
     )
     return ConsoleDeps(
         db=app.db,

@@ -67,7 +67,9 @@ def console_refusal(listen: str, token: str | None) -> str | None:
 
 
 def _sign(token: str, expires: int) -> str:
-    return hmac.new(token.encode(), f"watcher-console:{expires}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        token.encode(), f"watcher-console:{expires}".encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def make_session(token: str, now: float | None = None) -> str:
@@ -105,20 +107,26 @@ def check_request(
     if not token or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
         return Verdict(200)
     if authorization:
-        scheme, _space, given = authorization.partition(" ")
-        if scheme.lower() != "bearer":
-            return Verdict(401, "use Authorization: Bearer <token>")
-        if hmac.compare_digest(given.strip().encode(), token.encode()):
-            return Verdict(200)
-        return Verdict(403, "wrong token")
+        return _bearer(token, authorization)
     if cookie:
-        state = _session_state(token, cookie, time.time() if now is None else now)
-        if state == "valid":
-            return Verdict(200)
-        if state == "forged":
-            return Verdict(403, "invalid session")
-        return Verdict(401, "session expired")
+        return _COOKIE_VERDICTS[_session_state(token, cookie, time.time() if now is None else now)]
     return Verdict(401, "log in")
+
+
+_COOKIE_VERDICTS = {
+    "valid": Verdict(200),
+    "forged": Verdict(403, "invalid session"),
+    "expired": Verdict(401, "session expired"),
+}
+
+
+def _bearer(token: str, authorization: str) -> Verdict:
+    scheme, _space, given = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return Verdict(401, "use Authorization: Bearer <token>")
+    if hmac.compare_digest(given.strip().encode(), token.encode()):
+        return Verdict(200)
+    return Verdict(403, "wrong token")
 
 
 def safe_next(target: str | None) -> str:

@@ -46,7 +46,8 @@ def hits_chart(counts: Mapping[str, Mapping[date, int]], first: date, days: int)
         f"<title>Hits per rule per day, {axis[0]:%Y-%m-%d} to {axis[-1]:%Y-%m-%d}</title>",
         f'<line class="axis" x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" '
         f'y2="{TOP + plot_h}" stroke="#999"/>',
-        f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_h}" stroke="#999"/>',
+        f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_h}" '
+        'stroke="#999"/>',
         f'<text x="{LEFT - 6}" y="{TOP + 4}" text-anchor="end" font-size="11">{peak}</text>',
         f'<text x="{LEFT - 6}" y="{TOP + plot_h}" text-anchor="end" font-size="11">0</text>',
     ]

@@ -32,15 +32,17 @@ def _merged(spans: Iterable[tuple[int, int]], length: int) -> list[tuple[int, in
     return out
 
 
-def marked(text: str, spans: Iterable[tuple[int, int]], start: int = 0, end: int | None = None) -> Markup:
+def marked(
+    text: str, spans: Iterable[tuple[int, int]], start: int = 0, end: int | None = None
+) -> Markup:
     """`text[start:end]` escaped, with every span (absolute offsets) in `<mark>`."""
     end = len(text) if end is None else end
     parts: list[str] = []
     at = start
-    for s, e in _merged(spans, len(text)):
-        if e <= start or s >= end:
+    for span_start, span_end in _merged(spans, len(text)):
+        if span_end <= start or span_start >= end:
             continue
-        s, e = max(s, start), min(e, end)
+        s, e = max(span_start, start), min(span_end, end)
         parts.append(str(escape(text[at:s])))
         parts.append(f"<mark>{escape(text[s:e])}</mark>")
         at = e
@@ -53,7 +55,9 @@ def spans_in(matches: Sequence[TermMatch], field: str) -> list[tuple[int, int]]:
     return [(m.start, m.end) for m in matches if m.field == field]
 
 
-def excerpts(text: str, spans: Sequence[tuple[int, int]], radius: int = EXCERPT_RADIUS) -> list[Markup]:
+def excerpts(
+    text: str, spans: Sequence[tuple[int, int]], radius: int = EXCERPT_RADIUS
+) -> list[Markup]:
     """Up to `MAX_EXCERPTS` passages of `text` around the marked spans, each
     cut on spaces and marked; matches closer than two radii share a passage."""
     merged = _merged(spans, len(text))
@@ -65,7 +69,8 @@ def excerpts(text: str, spans: Sequence[tuple[int, int]], radius: int = EXCERPT_
         else:
             windows.append((lo, hi))
     out = []
-    for lo, hi in windows[:MAX_EXCERPTS]:
+    for window_lo, window_hi in windows[:MAX_EXCERPTS]:
+        lo, hi = window_lo, window_hi
         if lo > 0:
             space = text.find(" ", lo, merged[0][0] if merged else hi)
             lo = space + 1 if 0 <= space < hi else lo
