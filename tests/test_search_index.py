@@ -129,7 +129,8 @@ def test_redaction_removes_each_kind_of_secret(raw: str, leaked: str) -> None:
     cleaned = redact(raw, ["s3cr3t-value"])
     assert leaked not in cleaned
     assert "***" in cleaned
-    assert cleaned.split("***")[0] == raw.split(leaked)[0][: len(cleaned.split("***")[0])]
+    kept = cleaned.split("***")[0]
+    assert raw.startswith(kept)  # what precedes the secret is unchanged
 
 
 def test_marks_are_the_only_markup_and_excerpts_keep_every_match() -> None:
@@ -142,6 +143,7 @@ def test_marks_are_the_only_markup_and_excerpts_keep_every_match() -> None:
     start = text.index("AUKUS")
     parts = [str(p) for p in excerpts(text, [(start, start + 5), (len(text) - 11, len(text) - 6)])]
     assert len(parts) == 2
-    assert parts[0].startswith("…word") and "<mark>AUKUS</mark>" in parts[0]
+    assert parts[0].startswith("…word")
+    assert "<mark>AUKUS</mark>" in parts[0]
     assert parts[1].endswith("<mark>Japan</mark> there")
-    assert skeleton_of("ＡＵＫＵＳ") == "aukus"
+    assert skeleton_of("\uff21\uff35\uff2b\uff35\uff33") == "aukus"
