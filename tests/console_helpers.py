@@ -155,6 +155,19 @@ def seed(db: Database, rules_dir: Path) -> dict[str, int]:
     return stories
 
 
+@contextlib.contextmanager
+def seeded_database(url: str, tmp_path: Path) -> Iterator[tuple[Database, Path, dict[str, int]]]:
+    """A database at `url` holding the seeded history: (db, rules dir, story ids by key)."""
+    from watcher.store.db import open_database
+
+    db = open_database(url)
+    rules = write_rules(tmp_path / "rules")
+    try:
+        yield db, rules, seed(db, rules)
+    finally:
+        db.dispose()
+
+
 def deps_for(
     db: Database, rules_dir: Path, token: str | None = None, **extra: object
 ) -> ConsoleDeps:

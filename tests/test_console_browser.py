@@ -15,18 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.console_helpers import TOKEN, deps_for, seed, serve, write_rules
+from tests.console_helpers import TOKEN, deps_for, seeded_database, serve
 from tests.support.browser import Browser, Page
-from watcher.store.db import Database, open_database
+from watcher.store.db import Database
 
 
 @pytest.fixture
 def history(tmp_path: Path) -> Iterator[tuple[Database, Path, dict[str, int]]]:
-    db = open_database(f"sqlite:///{tmp_path / 'w.db'}")
-    rules = write_rules(tmp_path / "rules")
-    stories = seed(db, rules)
-    yield db, rules, stories
-    db.dispose()
+    with seeded_database(f"sqlite:///{tmp_path / 'w.db'}", tmp_path) as seeded:
+        yield seeded
 
 
 def _assert_png(path: Path) -> None:

@@ -27,9 +27,8 @@ from tests.console_helpers import (
     XSS_TITLE,
     deps_for,
     fetch,
-    seed,
+    seeded_database,
     serve,
-    write_rules,
 )
 from watcher.daemon.console import console_refusal
 from watcher.daemon.console import pages as console_pages
@@ -38,27 +37,21 @@ from watcher.pipeline.backtest import backtest
 from watcher.pipeline.preview import preview, preview_rule
 from watcher.rules.load import load_rules_and_sets
 from watcher.store import models
-from watcher.store.db import Database, open_database
+from watcher.store.db import Database
 
 PAGES = ("/", "/sources", "/rules", "/rules/aukus-japan", "/search?q=AUKUS")
 
 
 @pytest.fixture
 def seeded(database_url: str, tmp_path: Path) -> Iterator[tuple[Database, Path, dict[str, int]]]:
-    db = open_database(database_url)
-    rules = write_rules(tmp_path / "rules")
-    stories = seed(db, rules)
-    yield db, rules, stories
-    db.dispose()
+    with seeded_database(database_url, tmp_path) as history:
+        yield history
 
 
 @pytest.fixture
 def sqlite_seeded(tmp_path: Path) -> Iterator[tuple[Database, Path, dict[str, int]]]:
-    db = open_database(f"sqlite:///{tmp_path / 'w.db'}")
-    rules = write_rules(tmp_path / "rules")
-    stories = seed(db, rules)
-    yield db, rules, stories
-    db.dispose()
+    with seeded_database(f"sqlite:///{tmp_path / 'w.db'}", tmp_path) as history:
+        yield history
 
 
 # --- access ---------------------------------------------------------------------------
@@ -399,9 +392,10 @@ def test_the_prefilter_never_loses_a_match(seeded, query: str) -> None:
         [preview_rule(query, sets)],
         since=since,
         baseline=[],
-        on_match=lambda article, _hits: full.add(article.id),
+        on_match=lambda article, _rules: full.add(article.id),
     )
-    assert {m.article.id for m in fast.matches} == full
+    assert set(fast.matched) == full
+    assert [m.article.id for m in fast.shown] == list(fast.matched)  # all 9 fit in 50
     if query in ("AUKUS AND Japan", "AUKUS"):
         assert fast.prefiltered
         assert fast.replayed < 10

@@ -23,7 +23,7 @@ The console's rule preview runs the same replay on fewer articles:
 `candidates` names the only articles that can match (found by the query's
 required terms in the search index, `store.search_index.candidate_ids`);
 the articles with stored hits are replayed too, so what stops alerting is
-still exact. `on_match` sees every replayed article with the hits it gets.
+still exact. `on_match` sees every replayed article with the rules it matches.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from watcher.model import Document, Hit
+from watcher.model import Document
 from watcher.rules.load import Rule
-from watcher.rules.match import compile_rules, match
+from watcher.rules.match import compile_rules, matching_rules
 from watcher.store.db import Database
 from watcher.store.history import StoredArticle, count_articles, hit_rule_ids, iter_articles
 from watcher.store.history import stored_hits as load_stored_hits
@@ -166,7 +166,7 @@ def backtest(
     baseline: Sequence[Rule] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     candidates: Collection[int] | None = None,
-    on_match: Callable[[StoredArticle, list[Hit]], None] | None = None,
+    on_match: Callable[[StoredArticle, list[str]], None] | None = None,
 ) -> BacktestResult:
     """Replay `rules` over the stored articles first seen at or after `since`.
 
@@ -175,7 +175,7 @@ def backtest(
     is called as articles are replayed. `candidates`: only these articles
     (and those with stored hits of `rules`) can match, so only they are
     replayed, `articles` counts the replayed ones and the diff covers only
-    the ids of `rules`. `on_match(article, hits)` is
+    the ids of `rules`. `on_match(article, rule_ids)` is
     called for each replayed article that any rule matches.
     """
     enabled = [r for r in rules if r.enabled]
@@ -199,11 +199,11 @@ def backtest(
     done = pruned = 0
     with db.session() as session:
         for article in iter_articles(session, since, ids=replay):
-            hits_now = match(matcher, document_of(article))
+            hits_now = matching_rules(matcher, document_of(article))  # no evidence needed
             if hits_now and on_match is not None:
                 on_match(article, hits_now)
-            for hit in hits_now:
-                replayed.setdefault(hit.rule_id, _Side()).add(article.story_id, article.id)
+            for rule_id in hits_now:
+                replayed.setdefault(rule_id, _Side()).add(article.story_id, article.id)
             if hits_now or article.id in hit_articles:
                 shown[article.id] = _Shown(article.title, article.url, article.pruned)
             done += 1

@@ -29,9 +29,9 @@ from datetime import datetime
 from pathlib import Path
 
 from watcher.model import Hit
-from watcher.pipeline.backtest import RuleDiff, backtest
+from watcher.pipeline.backtest import RuleDiff, backtest, document_of
 from watcher.rules.load import Rule, rule_version
-from watcher.rules.match import required_patterns
+from watcher.rules.match import compile_rules, match, required_patterns
 from watcher.rules.parse import parse_query
 from watcher.rules.terms import TermSet, set_nodes, used_sets
 from watcher.store.db import Database
@@ -57,7 +57,8 @@ class PreviewResult:
 
     rule: Rule  # the rule the query would be
     since: datetime
-    matches: tuple[PreviewMatch, ...]  # newest first
+    matched: tuple[int, ...]  # ids of every matching article, newest first
+    shown: tuple[PreviewMatch, ...]  # the newest `shown` of them, with their hits
     replayed: int  # articles the matcher ran on
     prefiltered: bool  # True: only the search index's candidates were replayed
     diff: RuleDiff | None  # with a rule in force: what the edit adds and removes
@@ -96,19 +97,23 @@ def preview(
     since: datetime,
     sets: Mapping[str, TermSet],
     current: Rule | None = None,
+    shown: int = 50,
 ) -> PreviewResult:
-    """Replay `query` over the articles first seen at or after `since` (see the module)."""
+    """Replay `query` over the articles first seen at or after `since` (see the module).
+
+    The replay only decides which articles match; the evidence (term offsets
+    for `<mark>`, score) is built for the newest `shown` matches alone.
+    """
     start = time.perf_counter()
     rule = preview_rule(query, sets, current)
     needs = [sorted(need) for need in required_patterns(rule.node)]
     with db.session() as session:
         candidates = candidate_ids(session, needs, since)
-    found: list[PreviewMatch] = []
+    found: list[StoredArticle] = []
 
-    def keep(article: StoredArticle, hits: list[Hit]) -> None:
-        for hit in hits:
-            if hit.rule_id == rule.id:
-                found.append(PreviewMatch(article, hit))
+    def keep(article: StoredArticle, rule_ids: list[str]) -> None:
+        if rule.id in rule_ids:
+            found.append(article)
 
     result = backtest(
         db,
@@ -119,11 +124,18 @@ def preview(
         on_match=keep,
     )
     diff = next((d for d in result.rules if d.rule_id == rule.id), None) if current else None
-    found.sort(key=lambda m: (m.article.first_seen_at, m.article.id), reverse=True)
+    found.sort(key=lambda a: (a.first_seen_at, a.id), reverse=True)
+    matcher = compile_rules([rule])
+    with_hits = []
+    for article in found[:shown]:
+        hits = match(matcher, document_of(article))
+        if hits:  # always: the replay matched it with the same rule
+            with_hits.append(PreviewMatch(article, hits[0]))
     return PreviewResult(
         rule=rule,
         since=since,
-        matches=tuple(found),
+        matched=tuple(a.id for a in found),
+        shown=tuple(with_hits),
         replayed=result.articles,
         prefiltered=candidates is not None,
         diff=diff,

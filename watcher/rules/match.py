@@ -30,7 +30,7 @@ that fired.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,6 +65,7 @@ __all__ = [
     "compile_rules",
     "count_separate",
     "match",
+    "matching_rules",
     "required_patterns",
     "score_of",
 ]
@@ -368,21 +369,40 @@ _EVALUATORS: dict[type, Callable[[Any, _Ctx, tuple[str, ...]], _Result]] = {
 }
 
 
-def match(matcher: Matcher, doc: Document) -> list[Hit]:
-    """Every rule of `matcher` that matches `doc`, strongest first, with evidence."""
+def _fired(matcher: Matcher, doc: Document) -> Iterator[tuple[_Compiled, list[_Occ], _Prepared]]:
+    """The rules of `matcher` that match `doc`, with their evidence and the prepared fields."""
     fields = {"title": PreparedField(doc.title), "text": PreparedField(doc.text)}
     found = matcher.occurrences(fields)
-    present = set(found)
     host = _host(doc)
-    hits: list[Hit] = []
-    candidates = matcher.candidates(present)
     lead = Lead(doc.text) if matcher.uses_lead else None  # computed only if a lead: is reached
-    for compiled in candidates:
+    prepared = _Prepared(fields, found, host, lead)
+    for compiled in matcher.candidates(set(found)):
         matched, evidence = _evaluate(
             compiled.rule.node, found, matcher._pids, ALL_FIELDS, host, lead=lead
         )
-        if not matched:
-            continue
+        if matched:
+            yield compiled, evidence, prepared
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    fields: dict[str, PreparedField]
+    found: dict[int, list[_Raw]]
+    host: str
+    lead: Lead | None
+
+
+def matching_rules(matcher: Matcher, doc: Document) -> list[str]:
+    """The ids of the rules of `matcher` that match `doc` (in rule order): what `match`
+    decides, without building the evidence (offsets, score, clauses, snippet)."""
+    return [compiled.rule.id for compiled, _evidence, _prepared in _fired(matcher, doc)]
+
+
+def match(matcher: Matcher, doc: Document) -> list[Hit]:
+    """Every rule of `matcher` that matches `doc`, strongest first, with evidence."""
+    hits: list[Hit] = []
+    for compiled, evidence, prepared in _fired(matcher, doc):
+        fields, found, host, lead = prepared.fields, prepared.found, prepared.host, prepared.lead
         matches = term_matches(evidence, fields)
         fired = tuple(
             clause_text(compiled.rule.query, c)

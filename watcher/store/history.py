@@ -50,6 +50,18 @@ class StoredHit:
     rule_version: str
 
 
+_COLUMNS = (
+    ArticleRow.id,
+    ArticleRow.story_id,
+    ArticleRow.url,
+    ArticleRow.outlet,
+    ArticleRow.title,
+    ArticleRow.summary,
+    ArticleRow.text,
+    ArticleRow.first_seen_at,
+)
+
+
 def count_articles(session: Session, since: datetime | None = None) -> int:
     """How many articles were first seen at or after `since` (all when None)."""
     query = select(func.count()).select_from(ArticleRow)
@@ -70,7 +82,7 @@ def iter_articles(
     wanted = sorted(ids) if ids is not None else None
     while True:
         query = (
-            select(ArticleRow, StoryRow.title)
+            select(*_COLUMNS, StoryRow.title.label("story_title"))  # columns: faster than rows
             .join(StoryRow, StoryRow.id == ArticleRow.story_id)
             .where(ArticleRow.id > last_id)
             .order_by(ArticleRow.id)
@@ -90,20 +102,19 @@ def iter_articles(
                 last_id = chunk[-1]  # none of this chunk is in the window: try the next
                 continue
             return
-        for article, story_title in rows:
+        for row in rows:
             yield StoredArticle(
-                id=article.id,
-                story_id=article.story_id,
-                story_title=story_title,
-                url=article.url,
-                outlet=article.outlet,
-                title=article.title,
-                summary=article.summary,
-                text=article.text,
-                first_seen_at=article.first_seen_at,
+                id=row.id,
+                story_id=row.story_id,
+                story_title=row.story_title,
+                url=row.url,
+                outlet=row.outlet,
+                title=row.title,
+                summary=row.summary,
+                text=row.text,
+                first_seen_at=row.first_seen_at,
             )
-        last_id = rows[-1][0].id if wanted is None else max(rows[-1][0].id, chunk[-1])
-        session.expunge_all()  # the rows are copied out: keep the session small
+        last_id = rows[-1].id if wanted is None else max(rows[-1].id, chunk[-1])
 
 
 def stored_hits(session: Session, since: datetime | None = None) -> list[StoredHit]:

@@ -328,15 +328,14 @@ class Console:
                 except RuleError as exc:
                     context["error"] = {"message": f"term sets: {exc}", "column": None}
                     status = 500
-        if context["result"] is not None:
-            result: PreviewResult = context["result"]
-            context["shown"] = result.matches[:PREVIEW_SHOWN]
         name = "preview_results.html" if context["fragment"] else "preview.html"
         return self.render(name, status=status, **context)
 
     def _preview(self, query: str, since: datetime, current: Rule | None) -> PreviewResult:
         _rules, sets = load_rules_and_sets(self.deps.rules_dir)
-        return preview(self.deps.db, query, since=since, sets=sets, current=current)
+        return preview(
+            self.deps.db, query, since=since, sets=sets, current=current, shown=PREVIEW_SHOWN
+        )
 
     async def search(self, request: web.Request) -> web.Response:
         q = request.query.get("q", "")
