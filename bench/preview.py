@@ -162,7 +162,7 @@ def _time(
         result = preview(db, query, since=NOW - WINDOW, sets=sets, current=current)
         timings.append(time.perf_counter() - start)
     assert result is not None
-    return statistics.median(timings), len(result.matches), result.replayed, result.prefiltered
+    return statistics.median(timings), len(result.matched), result.replayed, result.prefiltered
 
 
 def run_benchmark(quick: bool = False) -> BenchReport:

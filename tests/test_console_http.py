@@ -432,3 +432,26 @@ def test_search_finds_articles_with_highlights(
     assert f'data-total="{len(keys)}"' in body
     for term in marks:
         assert f"<mark>{term}</mark>" in body, term
+
+
+def test_the_daemon_console_redacts_every_configured_secret(tmp_path: Path) -> None:
+    """`console_deps` hands the pages the Slack token and webhook, the console token and
+    every source header value, so none of them can show on /sources."""
+    from watcher.daemon.console import console_deps
+    from watcher.model import SourceSpec
+    from watcher.settings import Config, SlackConfig
+
+    config = Config(
+        slack=SlackConfig(bot_token="xoxb-secret-1", webhook_url="https://hooks.example/s"),
+        web_token=TOKEN,
+        sources=(
+            SourceSpec(name="s", url="http://x.example/f", headers=(("authorization", "k-42"),)),
+        ),
+    )
+    deps = console_deps(
+        SimpleNamespace(config=config, db=None, rules=SimpleNamespace(current=None))
+    )  # type: ignore[arg-type]
+    assert set(deps.secrets) == {"xoxb-secret-1", "https://hooks.example/s", TOKEN, "k-42"}
+    assert deps.token == TOKEN
+    assert TOKEN not in repr(config)
+    assert TOKEN not in repr(deps)

@@ -32,11 +32,12 @@ from watcher.daemon.console.chart import hits_chart
 from watcher.daemon.console.highlight import excerpts, marked, spans_in
 from watcher.daemon.console.redact import redact
 from watcher.errors import RuleError
+from watcher.model import Document, TermMatch
 from watcher.pipeline.preview import PreviewResult, preview
 from watcher.rules.active import RuleSnapshot
 from watcher.rules.load import Rule, load_rules_and_sets
 from watcher.rules.match import compile_rules, match
-from watcher.rules.parse import QuerySyntaxError
+from watcher.rules.parse import QuerySyntaxError, parse_query
 from watcher.store.console_queries import (
     articles_by_id,
     hits_by_day,
@@ -368,11 +369,9 @@ class Console:
         )
 
 
-def _term_spans(terms: list[str], title: str, body: str) -> Any:
+def _term_spans(terms: list[str], title: str, body: str) -> tuple[TermMatch, ...]:
     """The search terms' occurrences in title and body, found by the rules' matcher
     (the same normalisation and highlights as hits): a query of the terms as phrases."""
-    from watcher.rules.parse import parse_query
-
     quoted = " OR ".join('"' + t.replace('"', " ") + '"' for t in terms)
     try:
         node = parse_query(quoted)
@@ -391,10 +390,8 @@ def _term_spans(terms: list[str], title: str, body: str) -> Any:
         path=Path("<search>"),
         version="",
     )
-    from watcher.model import Document
-
     hits = match(compile_rules([probe]), Document(title=title, text=body))
-    return hits[0].matches if hits else []
+    return hits[0].matches if hits else ()
 
 
 def add_console(app: web.Application, deps: ConsoleDeps) -> Console:
