@@ -57,8 +57,10 @@ def test_the_migration_indexes_articles_stored_before_it(database_url: str) -> N
         with db.session() as session:
             assert search_ids(session, ["aukus"], limit=10, offset=0).ids == (7,)
             assert search_ids(session, ["pillar ii"], limit=10, offset=0).ids == (7,)
-            assert candidate_ids(session, [["aukus"], ["japan", "korea"]], None) == {7}
-            assert candidate_ids(session, [["aukus"], ["korea"]], None) == set()
+            wide = ("and", ("aukus", ("or", ("japan", "korea"))))
+            assert candidate_ids(session, wide, None) == {7}
+            assert candidate_ids(session, ("and", ("aukus", "korea")), None) == set()
+            assert candidate_ids(session, ("or", ("korea", "pillar ii")), None) == {7}
         db.dispose()
         with engine.begin() as conn:
             command.downgrade(_alembic(conn), "0003")
@@ -88,26 +90,31 @@ def test_retention_empties_the_indexed_text_but_keeps_the_title(
 
 
 def test_candidates_respect_the_window_and_short_terms(database_url: str, tmp_path: Path) -> None:
-    """`since` drops older articles; on SQLite a set with a term under three characters
-    cannot be looked up and is left out (never narrowing wrongly); nothing usable is None."""
+    """`since` drops older articles; on SQLite a term under three characters cannot be
+    looked up in the index: it is left out of the lookup (never narrowing wrongly) and
+    checked by substring on the rows found; nothing to look up is None."""
     db = open_database(database_url)
     try:
         seed(db, write_rules(tmp_path / "rules"))
         with db.session() as session:
-            every = candidate_ids(session, [["aukus"]], None)
-            recent = candidate_ids(session, [["aukus"]], NOW - timedelta(days=30))
+            every = candidate_ids(session, "aukus", None)
+            recent = candidate_ids(session, "aukus", NOW - timedelta(days=30))
             assert every is not None
             assert recent is not None
             assert len(every) == len(recent) + 1  # a7 is 40 days old
-            short = candidate_ids(session, [["aukus"], ["日本"]], None)
-            japanese = candidate_ids(session, [["aukus"], ["日本政府"]], None)
+            both = ("and", ("aukus", "日本"))
+            japanese = candidate_ids(session, ("and", ("aukus", "日本政府")), None)
             assert japanese is not None
             assert len(japanese) == 1  # only the Japanese article holds both
+            # With the conjunctive sets, the short term is checked on the rows found.
+            assert candidate_ids(session, both, None, [["aukus"], ["日本"]]) == japanese
             if session.get_bind().dialect.name == "sqlite":
-                assert short == every  # 日本 cannot be looked up: the set is left out
+                # Without them, 日本 (two characters) cannot be looked up: it is left out.
+                assert candidate_ids(session, both, None) == every
+                assert candidate_ids(session, ("or", ("aukus", "日本")), None) is None
             else:
-                assert short == japanese  # strpos looks up any length
-            assert candidate_ids(session, [], None) is None
+                assert candidate_ids(session, both, None) == japanese  # strpos: any length
+            assert candidate_ids(session, None, None) is None
     finally:
         db.dispose()
 

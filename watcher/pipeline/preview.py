@@ -13,11 +13,12 @@ first seen within the window:
   (*removed*), against the stored hits.
 
 Only candidate articles are replayed: those whose search-index skeletons
-hold one term of every set the query requires
-(`store.search_index.candidate_ids`, a superset of what can match), plus the
-articles with stored hits. A query that requires no term the index can look
-up (`NOT x` alone, only terms under three characters on SQLite) replays the
-whole window; `PreviewResult.prefiltered` says which happened.
+hold the query's terms as the query combines them (`presence_formula`: AND
+and OR kept, NOT asking nothing; `store.search_index.candidate_ids`), a
+superset of what can match, plus the articles with stored hits. A query
+that requires no term the index can look up (`NOT x` alone, only terms
+under three characters on SQLite) replays the whole window;
+`PreviewResult.prefiltered` says which happened.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 from watcher.model import Hit
 from watcher.pipeline.backtest import RuleDiff, backtest, document_of
 from watcher.rules.load import Rule, rule_version
-from watcher.rules.match import compile_rules, match, required_patterns
+from watcher.rules.match import compile_rules, match, presence_formula, required_patterns
 from watcher.rules.parse import parse_query
 from watcher.rules.terms import TermSet, set_nodes, used_sets
 from watcher.store.db import Database
@@ -108,7 +109,7 @@ def preview(
     rule = preview_rule(query, sets, current)
     needs = [sorted(need) for need in required_patterns(rule.node)]
     with db.session() as session:
-        candidates = candidate_ids(session, needs, since)
+        candidates = candidate_ids(session, presence_formula(rule.node), since, needs)
     found: list[StoredArticle] = []
 
     def keep(article: StoredArticle, rule_ids: list[str]) -> None:

@@ -66,6 +66,7 @@ __all__ = [
     "count_separate",
     "match",
     "matching_rules",
+    "presence_formula",
     "required_patterns",
     "score_of",
 ]
@@ -230,6 +231,31 @@ def required_patterns(node: Node) -> list[frozenset[str]]:
     title's or text's skeleton) for `node` to match: `_needs` without the
     prefix flag. Empty when nothing is required (e.g. `NOT x`, `source:`)."""
     return [frozenset(pattern for pattern, _prefix in need) for need in _needs(node)]
+
+
+# A necessary condition on which term skeletons occur: a skeleton (it occurs),
+# ("and" | "or", parts), or None (no condition).
+Presence = str | tuple[str, tuple["Presence", ...]] | None
+
+
+def presence_formula(node: Node) -> Presence:
+    """What must hold of the term skeletons occurring in a document (as substrings of
+    its title's or text's skeleton) for `node` to match: terms combined by AND and OR
+    as the query combines them, NEAR as AND; NOT and `source:` ask nothing."""
+    if isinstance(node, Term):
+        return node.pattern
+    if isinstance(node, Scope | AtLeast):
+        return presence_formula(node.child)
+    if isinstance(node, And | Near):
+        children = node.children if isinstance(node, And) else (node.left, node.right)
+        parts = tuple(p for p in map(presence_formula, children) if p is not None)
+        return None if not parts else parts[0] if len(parts) == 1 else ("and", parts)
+    if isinstance(node, Or):
+        alternatives = tuple(map(presence_formula, node.children))
+        if any(p is None for p in alternatives):
+            return None
+        return alternatives[0] if len(alternatives) == 1 else ("or", alternatives)
+    return None
 
 
 def _key(term: Term) -> _Key:

@@ -6,12 +6,13 @@ what the rules match, `pipeline.backtest.document_of`). Two readers:
 
 * **Rule preview prefilter** (`candidate_ids`): a query term can occur in an
   article only if the term's skeleton is a substring of the article's title
-  or body skeleton. Given the query's required terms (sets of which one must
-  occur), the articles whose index holds one of each set are a *superset* of
-  the articles the matcher can match, so the exact matcher only has to run on
-  them. SQLite answers with FTS5 (trigram tokenizer: a quoted string is a
-  substring search; strings under three characters cannot use it, so such a
-  set is left out of the filter, which only widens it); PostgreSQL with
+  or body skeleton. The query's terms combined as the query combines them
+  (AND, OR; NOT asks nothing) are a necessary condition, so the articles that
+  satisfy it in the index are a *superset* of those the matcher can match,
+  and the exact matcher only has to run on them. SQLite answers with FTS5
+  (trigram tokenizer: a quoted string is a substring search; strings under
+  three characters cannot use it and are left out of the lookup, which only
+  widens it, then checked with `instr` on the rows found); PostgreSQL with
   `strpos` over the index table (a sequential scan of the skeletons).
 * **Full-text search** (`search_ids`): SQLite FTS5 (trigram: substrings, so
   Japanese, written without spaces, is searchable like English) ranked by
@@ -109,52 +110,92 @@ def _fts_string(pattern: str) -> str:
     return '"' + pattern.replace('"', '""') + '"'
 
 
+# A condition on which skeleton patterns occur: a pattern, ("and" | "or", parts), or
+# None for "no condition" (`watcher.rules.match.presence_formula` builds it).
+Presence = str | tuple[str, tuple["Presence", ...]] | None
+
+
+def _fts_expression(presence: Presence) -> str | None:
+    """`presence` as an FTS5 query; patterns under three characters, which the
+    trigram index cannot look up, count as "no condition" (widening, never narrowing)."""
+    if presence is None:
+        return None
+    if isinstance(presence, str):
+        return _fts_string(presence) if len(presence) >= TRIGRAM else None
+    operator, parts = presence
+    rendered = [_fts_expression(p) for p in parts]
+    if operator == "and":
+        kept = [r for r in rendered if r is not None]
+        return None if not kept else "(" + " AND ".join(kept) + ")"
+    if any(r is None for r in rendered):
+        return None
+    return "(" + " OR ".join(r for r in rendered if r is not None) + ")"
+
+
+def _substring_sql(presence: Presence, params: dict[str, object], fn: str) -> str | None:
+    """`presence` as SQL over the index row `s` (`fn`: instr or strpos), binding patterns."""
+    if presence is None:
+        return None
+    if isinstance(presence, str):
+        name = f"p{len(params)}"
+        params[name] = presence
+        return f"({fn}(s.title, :{name}) > 0 OR {fn}(s.body, :{name}) > 0)"
+    operator, parts = presence
+    rendered = [_substring_sql(p, params, fn) for p in parts]
+    if operator == "and":
+        kept = [r for r in rendered if r is not None]
+        return None if not kept else "(" + " AND ".join(kept) + ")"
+    if any(r is None for r in rendered):
+        return None
+    return "(" + " OR ".join(r for r in rendered if r is not None) + ")"
+
+
 def candidate_ids(
-    session: Session, needs: Sequence[Sequence[str]], since: datetime | None
+    session: Session,
+    presence: Presence,
+    since: datetime | None,
+    needs: Sequence[Sequence[str]] = (),
 ) -> set[int] | None:
     """Ids of the articles first seen at or after `since` whose title or body
-    skeleton holds at least one pattern of every set in `needs`.
+    skeleton satisfies `presence` (and holds one pattern of each set in `needs`,
+    the query's conjunctive necessary conditions).
 
-    `needs` are skeleton patterns (a prefix term's stem counts as a pattern).
-    None when no set can be used (nothing is required, or on SQLite every
-    set has a pattern under three characters): the caller replays everything.
+    SQLite looks `presence` up in the FTS5 index (patterns under three
+    characters left out), then checks the sets of `needs` that have such a
+    short pattern with `instr` on those rows; PostgreSQL checks `presence`
+    with `strpos`. None when nothing can be looked up: the caller replays
+    everything.
     """
     sqlite = session.get_bind().dialect.name == "sqlite"
-    usable = [
-        sorted(set(need))
-        for need in needs
-        if need and all(p for p in need) and (not sqlite or min(map(len, need)) >= TRIGRAM)
-    ]
-    if not usable:
-        return None
     params: dict[str, object] = {}
     window = ""
     if since is not None:
         window = " AND a.first_seen_at >= :since"
         # SQLite stores naive UTC; PostgreSQL aware (see store.models.UTCDateTime).
         params["since"] = since.replace(tzinfo=None) if sqlite else since
-    if sqlite:
-        expression = " AND ".join(
-            "(" + " OR ".join(_fts_string(p) for p in need) + ")" for need in usable
-        )
-        params["q"] = expression
-        sql = (
-            "SELECT a.id FROM articles a WHERE a.id IN "
-            "(SELECT rowid FROM article_search WHERE article_search MATCH :q)" + window
-        )
-    else:
-        clauses = []
-        for n, need in enumerate(usable):
-            ors = []
-            for m, pattern in enumerate(need):
-                params[f"p{n}_{m}"] = pattern
-                ors.append(f"strpos(s.title, :p{n}_{m}) > 0 OR strpos(s.body, :p{n}_{m}) > 0")
-            clauses.append("(" + " OR ".join(ors) + ")")
+    if not sqlite:
+        condition = _substring_sql(presence, params, "strpos")
+        if condition is None:
+            return None
         sql = (
             "SELECT a.id FROM articles a JOIN article_search s ON s.article_id = a.id WHERE "
-            + " AND ".join(clauses)
+            + condition
             + window
         )
+        return {int(r[0]) for r in session.execute(text(sql), params)}
+    expression = _fts_expression(presence)
+    if expression is None:
+        return None
+    params["q"] = expression
+    short = [sorted(set(n)) for n in needs if n and min(map(len, n)) < TRIGRAM]
+    checks = [_substring_sql(("or", tuple(n)), params, "instr") for n in short]
+    extra = "".join(f" AND {c}" for c in checks if c is not None)
+    sql = (
+        "SELECT a.id FROM articles a JOIN article_search s ON s.rowid = a.id "
+        "WHERE s.rowid IN (SELECT rowid FROM article_search WHERE article_search MATCH :q)"
+        + extra
+        + window
+    )
     return {int(r[0]) for r in session.execute(text(sql), params)}
 
 

@@ -376,7 +376,7 @@ def _term_spans(terms: list[str], title: str, body: str) -> tuple[TermMatch, ...
     try:
         node = parse_query(quoted)
     except QuerySyntaxError:
-        return []
+        return ()
     probe = Rule(
         id="search",
         name="search",
