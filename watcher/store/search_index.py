@@ -132,16 +132,18 @@ def _fts_expression(presence: Presence) -> str | None:
     return "(" + " OR ".join(r for r in rendered if r is not None) + ")"
 
 
-def _substring_sql(presence: Presence, params: dict[str, object], fn: str) -> str | None:
-    """`presence` as SQL over the index row `s` (`fn`: instr or strpos), binding patterns."""
+def _substring_sql(
+    presence: Presence, params: dict[str, object], fn: str, row: str = "s"
+) -> str | None:
+    """`presence` as SQL over the index row `row` (`fn`: instr or strpos), binding patterns."""
     if presence is None:
         return None
     if isinstance(presence, str):
         name = f"p{len(params)}"
         params[name] = presence
-        return f"({fn}(s.title, :{name}) > 0 OR {fn}(s.body, :{name}) > 0)"
+        return f"({fn}({row}.title, :{name}) > 0 OR {fn}({row}.body, :{name}) > 0)"
     operator, parts = presence
-    rendered = [_substring_sql(p, params, fn) for p in parts]
+    rendered = [_substring_sql(p, params, fn, row) for p in parts]
     if operator == "and":
         kept = [r for r in rendered if r is not None]
         return None if not kept else "(" + " AND ".join(kept) + ")"
@@ -188,13 +190,12 @@ def candidate_ids(
         return None
     params["q"] = expression
     short = [sorted(set(n)) for n in needs if n and min(map(len, n)) < TRIGRAM]
-    checks = [_substring_sql(("or", tuple(n)), params, "instr") for n in short]
+    checks = [_substring_sql(("or", tuple(n)), params, "instr", "article_search") for n in short]
     extra = "".join(f" AND {c}" for c in checks if c is not None)
+    # The index is read only through MATCH (and the rows it finds): never scanned.
     sql = (
-        "SELECT a.id FROM articles a JOIN article_search s ON s.rowid = a.id "
-        "WHERE s.rowid IN (SELECT rowid FROM article_search WHERE article_search MATCH :q)"
-        + extra
-        + window
+        "SELECT a.id FROM articles a WHERE a.id IN (SELECT rowid FROM article_search "
+        "WHERE article_search MATCH :q" + extra + ")" + window
     )
     return {int(r[0]) for r in session.execute(text(sql), params)}
 
