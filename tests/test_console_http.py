@@ -377,7 +377,7 @@ QUERIES = [
     "AU OR 柱",
     "AUKUS NEAR/3 Japan",
     "ATLEAST(2, AUKUS OR Japan) OR lead:Korea",
-    "(AUKUS NEAR/10 pillar*) OR \"security clearance\"",
+    '(AUKUS NEAR/10 pillar*) OR "security clearance"',
     "title:(AUKUS AND Japan) AND NOT Korea",
 ]
 
