@@ -124,41 +124,40 @@ def _fts_string(pattern: str) -> str:
 Presence = str | tuple[str, tuple["Presence", ...]] | None
 
 
-def _fts_expression(presence: Presence) -> str | None:
-    """`presence` as an FTS5 query; patterns under three characters, which the
-    trigram index cannot look up, count as "no condition" (widening, never narrowing)."""
+def _render(presence: Presence, leaf: Callable[[str], str | None]) -> str | None:
+    """`presence` as a query text, each pattern rendered by `leaf`; None means "no
+    condition", and propagates as it must: dropped from an AND, absorbing an OR."""
     if presence is None:
         return None
     if isinstance(presence, str):
-        return _fts_string(presence) if len(presence) >= TRIGRAM else None
+        return leaf(presence)
     operator, parts = presence
-    rendered = [_fts_expression(p) for p in parts]
+    rendered = [_render(p, leaf) for p in parts]
     if operator == "and":
         kept = [r for r in rendered if r is not None]
         return None if not kept else "(" + " AND ".join(kept) + ")"
     if any(r is None for r in rendered):
         return None
     return "(" + " OR ".join(r for r in rendered if r is not None) + ")"
+
+
+def _fts_expression(presence: Presence) -> str | None:
+    """`presence` as an FTS5 query; patterns under three characters, which the
+    trigram index cannot look up, count as "no condition" (widening, never narrowing)."""
+    return _render(presence, lambda p: _fts_string(p) if len(p) >= TRIGRAM else None)
 
 
 def _substring_sql(
     presence: Presence, params: dict[str, object], fn: str, row: str = "s"
 ) -> str | None:
     """`presence` as SQL over the index row `row` (`fn`: instr or strpos), binding patterns."""
-    if presence is None:
-        return None
-    if isinstance(presence, str):
+
+    def leaf(pattern: str) -> str:
         name = f"p{len(params)}"
-        params[name] = presence
+        params[name] = pattern
         return f"({fn}({row}.title, :{name}) > 0 OR {fn}({row}.body, :{name}) > 0)"
-    operator, parts = presence
-    rendered = [_substring_sql(p, params, fn, row) for p in parts]
-    if operator == "and":
-        kept = [r for r in rendered if r is not None]
-        return None if not kept else "(" + " AND ".join(kept) + ")"
-    if any(r is None for r in rendered):
-        return None
-    return "(" + " OR ".join(r for r in rendered if r is not None) + ")"
+
+    return _render(presence, leaf)
 
 
 def candidate_ids(
