@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.httpserver",
     "tests.support.pg",
     "tests.support.slackstub",
+    "tests.support.browser",
 ]

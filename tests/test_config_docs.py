@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 ENV_NAME = re.compile(r"\b(?:WATCHER|SLACK)_[A-Z0-9_]+\b")
 # Variables the README mentions that watcher itself does not read: the test harness's.
-TEST_HARNESS_VARIABLES = {"WATCHER_REQUIRE_CORPORA"}
+TEST_HARNESS_VARIABLES = {"WATCHER_REQUIRE_CORPORA", "WATCHER_REQUIRE_BROWSER"}
 PLAIN_TABLES = ("database", "rules", "web", "fetch", "alerts", "stories")
 DOTTED_KEY = re.compile(r"`(" + "|".join(PLAIN_TABLES) + r")\.([a-z_]+)")
 

@@ -67,10 +67,11 @@ def test_ci_run_is_strict_executable_bash() -> None:
 
 
 def _run_ci_script(tmp_path: Path, make_body: str) -> tuple[Path, Path, int, str]:
-    """.ci/run copied into tmp_path/repo with PostgreSQL, apt-get and make faked.
+    """.ci/run copied into tmp_path/repo with PostgreSQL, Chromium, apt-get and make faked.
 
     Returns (repo, calls file, exit status, stderr). The caller's
-    WATCHER_REQUIRE_CORPORA is dropped, so only the script can set it.
+    WATCHER_REQUIRE_CORPORA and WATCHER_REQUIRE_BROWSER are dropped, so only the
+    script can set them.
     """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -83,9 +84,11 @@ def _run_ci_script(tmp_path: Path, make_body: str) -> tuple[Path, Path, int, str
     for name in ("initdb", "postgres"):
         _fake_tool(pg_bin, name, "exit 0")
     _fake_tool(bin_dir, "pg_config", f'echo "{pg_bin}"')
+    _fake_tool(bin_dir, "chromium", "exit 0")
     _fake_tool(bin_dir, "apt-get", f'echo "apt-get $*" >> "{calls}"')
     _fake_tool(bin_dir, "make", make_body.replace("CALLS", str(calls)))
-    env = {k: v for k, v in os.environ.items() if k != "WATCHER_REQUIRE_CORPORA"}
+    dropped = ("WATCHER_REQUIRE_CORPORA", "WATCHER_REQUIRE_BROWSER")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     result = subprocess.run(
         ["bash", str(repo / ".ci" / "run")],
         env={**env, "PATH": f"{bin_dir}:/usr/bin:/bin", "CI": "true"},
@@ -134,6 +137,15 @@ def test_ci_run_requires_the_corpora_exactly_when_they_are_beside_the_clone(
         f"make test-long [{required}]",
         f"make test-container [{required}]",
     ]
+
+
+def test_ci_run_requires_the_browser_for_both_suites(tmp_path: Path) -> None:
+    """.ci/run exports WATCHER_REQUIRE_BROWSER=1, so the browser tests cannot skip in CI."""
+    _repo, calls, code, stderr = _run_ci_script(
+        tmp_path, 'echo "make $* [${WATCHER_REQUIRE_BROWSER:-}]" >> "CALLS"'
+    )
+    assert code == 0, stderr
+    assert calls.read_text().splitlines() == ["make test [1]", "make test-long [1]"]
 
 
 def test_ci_run_names_no_package_hosts() -> None:

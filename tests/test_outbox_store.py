@@ -18,7 +18,6 @@ from watcher.config import load_config
 from watcher.errors import ConfigError
 from watcher.settings import RouteConfig
 from watcher.store import outbox as store
-from watcher.store.cluster import ours
 from watcher.store.db import Database, create_db_engine, open_database
 from watcher.store.models import (
     AlertKind,
@@ -27,6 +26,7 @@ from watcher.store.models import (
     RouteMessageKind,
     RouteMessageRow,
 )
+from watcher.store.schema import described
 
 LEASE = timedelta(seconds=60)
 
@@ -78,7 +78,7 @@ def test_migration_0002_keeps_existing_alerts_and_matches_the_models(database_ur
     ]
     assert "route_messages" in inspect(database.engine).get_table_names()
     with database.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_name": ours})
+        context = MigrationContext.configure(conn, opts={"include_name": described})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
     database.dispose()

@@ -8,7 +8,7 @@ reads the file (when it exists) and the environment and returns a frozen
 
 Precedence for each setting: command-line flag (applied by the CLI with
 `dataclasses.replace`), then environment variable, then the file, then the
-default in `watcher.settings`. Secrets (Slack token, webhook URL) come only
+default in `watcher.settings`. Secrets (Slack token, webhook URL, console token) come only
 from the environment and never appear in `repr()` or logs.
 
 When no config file exists, the embedded default applies: SQLite under
@@ -25,6 +25,7 @@ Environment variables read here (all documented in the README):
     SLACK_WEBHOOK_URL               Slack incoming webhook
     WATCHER_SLACK_BASE_URL          slack-sdk's base_url (proxies, tests)
     SLACK_APP_TOKEN                 Slack app-level token (Socket Mode: feedback buttons)
+    WATCHER_WEB_TOKEN               the web console's access token (a secret)
     WATCHER_POLL_TICK, WATCHER_DISPATCH_TICK, WATCHER_RELOAD_TICK,
     WATCHER_CYCLE_TIMEOUT, WATCHER_RETENTION_MAX_AGE, WATCHER_RETENTION_TICK,
     WATCHER_DATABASE_WAIT           the daemon's ticks and limits (`DaemonSettings`)
@@ -113,6 +114,7 @@ ENV_KEYS = frozenset(
         "WATCHER_RELOAD_TICK", "WATCHER_CYCLE_TIMEOUT", "WATCHER_RETENTION_MAX_AGE",
         "WATCHER_RETENTION_TICK", "WATCHER_DATABASE_WAIT", "SLACK_APP_TOKEN",
         "WATCHER_SCHEDULER", "WATCHER_STALLED_AFTER",
+        "WATCHER_WEB_TOKEN",
     }
 )  # fmt: skip
 _TOP_KEYS = {"database", "fetch", "rules", "web", "alerts", "stories", "sources"}
@@ -270,6 +272,7 @@ def _build(data: dict[str, Any], path: Path | None, environ: Mapping[str, str]) 
             app_token=_app_token(environ),
         ),
         sqlite_busy_timeout_ms=_busy_timeout(environ),
+        web_token=environ.get("WATCHER_WEB_TOKEN", "").strip() or None,
         sources=_sources(data.get("sources", []), where),
         story_window=story_window,
     )

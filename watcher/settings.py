@@ -118,7 +118,7 @@ class Config:
     path: Path | None = None  # the file it came from, None for the embedded default
     database_url: str = DEFAULT_DATABASE_URL
     rules_dir: Path = Path("rules")
-    listen: str = "127.0.0.1:8080"  # /healthz and /metrics
+    listen: str = "127.0.0.1:8080"  # /healthz, /metrics and the web console
     fetch: FetchConfig = FetchConfig()
     alerts: AlertsConfig = AlertsConfig()
     slack: SlackConfig = SlackConfig()
@@ -129,6 +129,9 @@ class Config:
     # `WATCHER_SQLITE_BUSY_TIMEOUT_MS`: how long a SQLite connection waits for
     # another writer before "database is locked".
     sqlite_busy_timeout_ms: int = 10_000
+    # `WATCHER_WEB_TOKEN`: the console's access token (Bearer or login form); without
+    # it the console is served on loopback addresses only (`daemon.console.access`).
+    web_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

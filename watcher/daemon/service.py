@@ -67,6 +67,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from watcher.daemon.app import App, build_app, connect
 from watcher.daemon.cluster import SharedQueue, wants_shared_queue
+from watcher.daemon.console.pages import ConsoleDeps
 from watcher.daemon.health import (
     DB_CHECK_TIMEOUT,
     HealthReport,
@@ -305,7 +306,7 @@ class Daemon:
         logging.getLogger("apscheduler").setLevel(logging.CRITICAL)  # events logged as JSON below
         attach_database(METRICS, self.app.db)
         runner: web.AppRunner | None = await start_web(
-            create_web_app(self.health, METRICS), self.app.config.listen
+            create_web_app(self.health, METRICS, _console(self.app)), self.app.config.listen
         )
         try:
             self._scheduler = self._schedule()
@@ -485,3 +486,14 @@ async def _wait_for_database(config: Config, wait: float) -> Database | None:
 
 def _stop_during_startup(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
+
+
+def _console(app: App) -> ConsoleDeps | None:
+    """The console's dependencies, or None (logged with the reason) when it must stay off."""
+    from watcher.daemon.console import console_deps, console_refusal
+
+    refusal = console_refusal(app.config.listen, app.config.web_token)
+    if refusal is not None:
+        log.warning("console_disabled", reason=refusal)
+        return None
+    return console_deps(app)

@@ -1,9 +1,11 @@
-"""The daemon's small HTTP server: `/healthz` and `/metrics`, on `config.listen`.
+"""The daemon's HTTP server: `/healthz`, `/metrics` and the web console, on `config.listen`.
 
 It runs in the daemon's event loop (aiohttp). `/healthz` answers 200
 `{"status": "ok", ...}` or 503 `{"status": "unhealthy", "reason": ...}`;
 `/metrics` is the Prometheus text format of `watcher.metrics` (see that
-module for what each metric means).
+module for what each metric means). The console's pages
+(`watcher.daemon.console`) are mounted when `create_web_app` is given its
+dependencies; `/healthz` and `/metrics` stay open either way.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from watcher.daemon.console.pages import ConsoleDeps
 from watcher.daemon.health import HealthReport, off_loop
 from watcher.errors import ConfigError
 from watcher.log import redact_secrets
@@ -25,8 +28,10 @@ HealthCheck = Callable[[], Awaitable[HealthReport]]
 METRICS_TIMEOUT = 10.0  # seconds; the scrape reads gauges from the database
 
 
-def create_web_app(health: HealthCheck, metrics: Metrics) -> web.Application:
-    """The aiohttp application serving `/healthz` and `/metrics`."""
+def create_web_app(
+    health: HealthCheck, metrics: Metrics, console: ConsoleDeps | None = None
+) -> web.Application:
+    """The aiohttp application serving `/healthz`, `/metrics` and, given `console`, the console."""
 
     async def healthz(_request: web.Request) -> web.Response:
         report = await health()
@@ -51,6 +56,10 @@ def create_web_app(health: HealthCheck, metrics: Metrics) -> web.Application:
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
+    if console is not None:
+        from watcher.daemon.console.pages import add_console
+
+        add_console(app, console)
     return app
 
 

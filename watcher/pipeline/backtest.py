@@ -18,11 +18,17 @@ hits), `removed` (not in the replayed directory), `disabled`, `unchanged`.
 Articles whose text retention removed are matched on title and summary
 only; changes that rest on such articles are marked `pruned`, since the
 stored hit saw the full text.
+
+The console's rule preview runs the same replay on fewer articles:
+`candidates` names the only articles that can match (found by the query's
+required terms in the search index, `store.search_index.candidate_ids`);
+the articles with stored hits are replayed too, so what stops alerting is
+still exact. `on_match` sees every replayed article with the rules it matches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,7 +39,7 @@ from rich.table import Table
 
 from watcher.model import Document
 from watcher.rules.load import Rule
-from watcher.rules.match import compile_rules, match
+from watcher.rules.match import compile_rules, matching_rules
 from watcher.store.db import Database
 from watcher.store.history import StoredArticle, count_articles, hit_rule_ids, iter_articles
 from watcher.store.history import stored_hits as load_stored_hits
@@ -159,12 +165,18 @@ def backtest(
     since: datetime | None = None,
     baseline: Sequence[Rule] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    candidates: Collection[int] | None = None,
+    on_match: Callable[[StoredArticle, list[str]], None] | None = None,
 ) -> BacktestResult:
     """Replay `rules` over the stored articles first seen at or after `since`.
 
     `baseline` is the rule set in force (to tell new and changed rules);
     without it, the stored hits are the baseline. `on_progress(done, total)`
-    is called as articles are replayed.
+    is called as articles are replayed. `candidates`: only these articles
+    (and those with stored hits of `rules`) can match, so only they are
+    replayed, `articles` counts the replayed ones and the diff covers only
+    the ids of `rules`. `on_match(article, rule_ids)` is
+    called for each replayed article that any rule matches.
     """
     enabled = [r for r in rules if r.enabled]
     matcher = compile_rules(enabled)
@@ -173,19 +185,25 @@ def backtest(
     versions: dict[str, set[str]] = {}
     shown: dict[int, _Shown] = {}  # articles that may be named in the diff
     with db.session() as session:
-        total = count_articles(session, since)
         hits = load_stored_hits(session, since)
+        if candidates is not None:  # a partial replay can only speak for the replayed rules
+            replayed_ids = {r.id for r in rules}
+            hits = [h for h in hits if h.rule_id in replayed_ids]
         known_ids = hit_rule_ids(session) if baseline is None else set()
-    hit_articles = {h.article_id for h in hits}
+        hit_articles = {h.article_id for h in hits}
+        replay = None if candidates is None else set(candidates) | hit_articles
+        total = count_articles(session, since) if replay is None else len(replay)
     for h in hits:
         stored.setdefault(h.rule_id, _Side()).add(h.story_id, h.article_id)
         versions.setdefault(h.rule_id, set()).add(h.rule_version)
     done = pruned = 0
     with db.session() as session:
-        for article in iter_articles(session, since):
-            hits_now = match(matcher, document_of(article))
-            for hit in hits_now:
-                replayed.setdefault(hit.rule_id, _Side()).add(article.story_id, article.id)
+        for article in iter_articles(session, since, ids=replay):
+            hits_now = matching_rules(matcher, document_of(article))  # no evidence needed
+            if hits_now and on_match is not None:
+                on_match(article, hits_now)
+            for rule_id in hits_now:
+                replayed.setdefault(rule_id, _Side()).add(article.story_id, article.id)
             if hits_now or article.id in hit_articles:
                 shown[article.id] = _Shown(article.title, article.url, article.pruned)
             done += 1

@@ -37,6 +37,7 @@ from watcher.pipeline.documents import DocumentFailed, Documents, parse_source_d
 from watcher.pipeline.page_task import extract_article
 from watcher.pipeline.story_index import PersistentStories
 from watcher.rules.active import ActiveRules
+from watcher.rules.fields import PreparedField
 from watcher.settings import Config
 from watcher.store.articles import SavedArticle, known_canonical_urls, known_entry_keys, save_poll
 from watcher.store.db import Database
@@ -332,6 +333,7 @@ class Pipeline:
                     now=now,
                     entries=entries,
                     ops=self._ops,
+                    skeleton=_skeleton,
                 )
         except SQLAlchemyError as exc:
             stories.forget_pending()
@@ -392,6 +394,11 @@ class _Stage:
     """What a source's poll is doing, for the reason recorded when its time runs out."""
 
     doing = "waiting"
+
+
+def _skeleton(text: str) -> str:
+    """`skeleton_of(text)` by the matcher's fast field preparation (the search index's)."""
+    return PreparedField(text).skeleton
 
 
 __all__ = ["CycleReport", "Pipeline", "SourceReport", "parse_source_document"]

@@ -30,7 +30,7 @@ that fired.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,7 +59,17 @@ from watcher.rules.lead import Lead, uses_lead
 from watcher.rules.load import Rule
 from watcher.text.normalize import is_nospace_char, is_word_char
 
-__all__ = ["DocumentView", "Matcher", "compile_rules", "count_separate", "match", "score_of"]
+__all__ = [
+    "DocumentView",
+    "Matcher",
+    "compile_rules",
+    "count_separate",
+    "match",
+    "matching_rules",
+    "presence_formula",
+    "required_patterns",
+    "score_of",
+]
 
 ALL_FIELDS = ("title", "text")
 
@@ -216,6 +226,38 @@ def _needs(node: Node) -> list[frozenset[_Key]]:
     return []
 
 
+def required_patterns(node: Node) -> list[frozenset[str]]:
+    """Sets of term skeletons of which one must occur (as a substring of the
+    title's or text's skeleton) for `node` to match: `_needs` without the
+    prefix flag. Empty when nothing is required (e.g. `NOT x`, `source:`)."""
+    return [frozenset(pattern for pattern, _prefix in need) for need in _needs(node)]
+
+
+# A necessary condition on which term skeletons occur: a skeleton (it occurs),
+# ("and" | "or", parts), or None (no condition).
+Presence = str | tuple[str, tuple["Presence", ...]] | None
+
+
+def presence_formula(node: Node) -> Presence:
+    """What must hold of the term skeletons occurring in a document (as substrings of
+    its title's or text's skeleton) for `node` to match: terms combined by AND and OR
+    as the query combines them, NEAR as AND; NOT and `source:` ask nothing."""
+    if isinstance(node, Term):
+        return node.pattern
+    if isinstance(node, Scope | AtLeast):
+        return presence_formula(node.child)
+    if isinstance(node, And | Near):
+        children = node.children if isinstance(node, And) else (node.left, node.right)
+        parts = tuple(p for p in map(presence_formula, children) if p is not None)
+        return None if not parts else parts[0] if len(parts) == 1 else ("and", parts)
+    if isinstance(node, Or):
+        alternatives = tuple(map(presence_formula, node.children))
+        if any(p is None for p in alternatives):
+            return None
+        return alternatives[0] if len(alternatives) == 1 else ("or", alternatives)
+    return None
+
+
 def _key(term: Term) -> _Key:
     return (term.pattern, term.kind is TermKind.PREFIX)
 
@@ -353,21 +395,40 @@ _EVALUATORS: dict[type, Callable[[Any, _Ctx, tuple[str, ...]], _Result]] = {
 }
 
 
-def match(matcher: Matcher, doc: Document) -> list[Hit]:
-    """Every rule of `matcher` that matches `doc`, strongest first, with evidence."""
+def _fired(matcher: Matcher, doc: Document) -> Iterator[tuple[_Compiled, list[_Occ], _Prepared]]:
+    """The rules of `matcher` that match `doc`, with their evidence and the prepared fields."""
     fields = {"title": PreparedField(doc.title), "text": PreparedField(doc.text)}
     found = matcher.occurrences(fields)
-    present = set(found)
     host = _host(doc)
-    hits: list[Hit] = []
-    candidates = matcher.candidates(present)
     lead = Lead(doc.text) if matcher.uses_lead else None  # computed only if a lead: is reached
-    for compiled in candidates:
+    prepared = _Prepared(fields, found, host, lead)
+    for compiled in matcher.candidates(set(found)):
         matched, evidence = _evaluate(
             compiled.rule.node, found, matcher._pids, ALL_FIELDS, host, lead=lead
         )
-        if not matched:
-            continue
+        if matched:
+            yield compiled, evidence, prepared
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    fields: dict[str, PreparedField]
+    found: dict[int, list[_Raw]]
+    host: str
+    lead: Lead | None
+
+
+def matching_rules(matcher: Matcher, doc: Document) -> list[str]:
+    """The ids of the rules of `matcher` that match `doc` (in rule order): what `match`
+    decides, without building the evidence (offsets, score, clauses, snippet)."""
+    return [compiled.rule.id for compiled, _evidence, _prepared in _fired(matcher, doc)]
+
+
+def match(matcher: Matcher, doc: Document) -> list[Hit]:
+    """Every rule of `matcher` that matches `doc`, strongest first, with evidence."""
+    hits: list[Hit] = []
+    for compiled, evidence, prepared in _fired(matcher, doc):
+        fields, found, host, lead = prepared.fields, prepared.found, prepared.host, prepared.lead
         matches = term_matches(evidence, fields)
         fired = tuple(
             clause_text(compiled.rule.query, c)

@@ -27,7 +27,9 @@ from watcher.store.models import (
     HitRow,
     StoryRow,
 )
+from watcher.store.search_index import Skeleton, index_rows
 from watcher.store.sources import DEFAULT_OPS, OpsPolicy, record_success
+from watcher.text.normalize import skeleton_of
 
 _STORIES = cast(Table, StoryRow.__table__)
 _ARTICLES = cast(Table, ArticleRow.__table__)
@@ -79,6 +81,7 @@ def save_poll(
     now: datetime,
     entries: int | None = None,
     ops: OpsPolicy = DEFAULT_OPS,
+    skeleton: Skeleton = skeleton_of,
 ) -> list[SavedArticle]:
     """Persist one successful poll: entries, new articles with story, hits and alerts.
 
@@ -86,8 +89,10 @@ def save_poll(
     None to start a new one; `on_saved` sees each new article right away, so
     a near-duplicate later in the same poll can join it. `entries` is how
     many entries the fetched document had (None for a 304), which `ops`
-    turns into an ops notice when a feed stays empty. The caller commits
-    (see `Database.session`).
+    turns into an ops notice when a feed stays empty. New articles are added
+    to the console's search index (`store.search_index`); `skeleton` is
+    `skeleton_of` or an equivalent (the pipeline passes the matcher's faster
+    one). The caller commits (see `Database.session`).
 
     Core `INSERT ... RETURNING` statements, not ORM objects: a poll stores up
     to `max_articles_per_source` articles and the unit of work's bookkeeping
@@ -99,6 +104,7 @@ def save_poll(
     writer = _AlertWriter(conn, now)
     saved: list[SavedArticle] = []
     entry_rows: list[dict[str, object]] = []
+    indexed: list[tuple[int, str, str]] = []
     for record in records:
         article_id = article_ids.get(record.canonical_url)
         if article_id is None:
@@ -116,6 +122,7 @@ def save_poll(
             )
             assert article_id is not None
             article_ids[record.canonical_url] = article_id
+            indexed.append((article_id, record.title, record.text))
             n_alerts = writer.add(article_id, story_id, record.hits, record.routes)
             item = SavedArticle(
                 article_id, story_id, record.fingerprint, len(record.hits), n_alerts
@@ -133,6 +140,7 @@ def save_poll(
         )
     if entry_rows:
         conn.execute(insert(_ENTRIES), entry_rows)
+    index_rows(conn, indexed, skeleton=skeleton)
     record_success(session, source_id, result, now, entries=entries, ops=ops)
     return saved
 

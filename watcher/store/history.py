@@ -8,7 +8,8 @@ both sides of a backtest cover the same articles.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,6 +50,18 @@ class StoredHit:
     rule_version: str
 
 
+_COLUMNS = (
+    ArticleRow.id,
+    ArticleRow.story_id,
+    ArticleRow.url,
+    ArticleRow.outlet,
+    ArticleRow.title,
+    ArticleRow.summary,
+    ArticleRow.text,
+    ArticleRow.first_seen_at,
+)
+
+
 def count_articles(session: Session, since: datetime | None = None) -> int:
     """How many articles were first seen at or after `since` (all when None)."""
     query = select(func.count()).select_from(ArticleRow)
@@ -58,37 +71,50 @@ def count_articles(session: Session, since: datetime | None = None) -> int:
 
 
 def iter_articles(
-    session: Session, since: datetime | None = None, batch: int = BATCH
+    session: Session,
+    since: datetime | None = None,
+    batch: int = BATCH,
+    *,
+    ids: Collection[int] | None = None,
 ) -> Iterator[StoredArticle]:
-    """Stored articles in id order, first seen at or after `since`."""
+    """Stored articles in id order, first seen at or after `since`; only `ids` when given."""
     last_id = 0
+    wanted = sorted(ids) if ids is not None else None
     while True:
         query = (
-            select(ArticleRow, StoryRow.title)
+            select(*_COLUMNS, StoryRow.title.label("story_title"))  # columns: faster than rows
             .join(StoryRow, StoryRow.id == ArticleRow.story_id)
             .where(ArticleRow.id > last_id)
             .order_by(ArticleRow.id)
             .limit(batch)
         )
+        if wanted is not None:
+            first = bisect_right(wanted, last_id)
+            chunk = wanted[first : first + batch]
+            if not chunk:
+                return
+            query = query.where(ArticleRow.id.in_(chunk), ArticleRow.id <= chunk[-1])
         if since is not None:
             query = query.where(ArticleRow.first_seen_at >= since)
         rows = session.execute(query).all()
         if not rows:
+            if wanted is not None and chunk[-1] < wanted[-1]:
+                last_id = chunk[-1]  # none of this chunk is in the window: try the next
+                continue
             return
-        for article, story_title in rows:
+        for row in rows:
             yield StoredArticle(
-                id=article.id,
-                story_id=article.story_id,
-                story_title=story_title,
-                url=article.url,
-                outlet=article.outlet,
-                title=article.title,
-                summary=article.summary,
-                text=article.text,
-                first_seen_at=article.first_seen_at,
+                id=row.id,
+                story_id=row.story_id,
+                story_title=row.story_title,
+                url=row.url,
+                outlet=row.outlet,
+                title=row.title,
+                summary=row.summary,
+                text=row.text,
+                first_seen_at=row.first_seen_at,
             )
-        last_id = rows[-1][0].id
-        session.expunge_all()  # the rows are copied out: keep the session small
+        last_id = rows[-1].id if wanted is None else max(rows[-1].id, chunk[-1])
 
 
 def stored_hits(session: Session, since: datetime | None = None) -> list[StoredHit]:

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 
 from watcher.store.db import Database
 from watcher.store.models import ArticleRow
+from watcher.store.search_index import clear_bodies
 
 DEFAULT_MAX_AGE = timedelta(days=90)
 BATCH = 500
@@ -55,5 +56,6 @@ def prune_articles(
                 .values(text=None, summary="")
                 .execution_options(synchronize_session=False)
             )
+            clear_bodies(session.connection(), ids)  # the search index keeps no pruned text
         pruned += len(ids)
         last_id = ids[-1]
