@@ -101,7 +101,10 @@ class ParsedFeed:
 class ExtractionStatus(enum.StrEnum):
     """What happened when we turned an article page into text."""
 
-    OK = "ok"  # full text extracted from the page
+    OK = "ok"  # full text extracted from the page (or the feed's full content)
+    # Text kept, but the article may be cut: the extractor's passes disagreed, or the
+    # feed's own content for the entry was longer than the page's text (and was kept).
+    PARTIAL = "partial"
     SKIPPED = "skipped"  # not HTML (PDF, image, ...): feed title and summary kept
     TOO_SHORT = "too_short"  # page had no article-sized text
     FAILED = "failed"  # extractor error or deadline

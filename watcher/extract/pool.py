@@ -11,12 +11,15 @@ minutes (issue 704). So:
 * workers (`watcher.extract.worker`) call `trafilatura.meta.reset_caches()`
   every `RESET_CACHES_EVERY` pages, and the pool is recycled after
   `max_tasks_per_child` pages per worker: the old pool finishes the pages
-  it has and exits, then new pages go to a fresh pool (never both at once:
-  two sets of workers would double the memory of the process tree for a
-  moment). Not ProcessPoolExecutor's
-  own `max_tasks_per_child`: on CPython 3.11-3.13 a worker that retires
-  while pages are queued may never be replaced and the queue hangs (cpython
-  issue 115634);
+  it has and exits while new pages already go to a fresh pool, so
+  concurrency never drops to zero (until 2026-12 new pages waited for the
+  old pool to drain: every recycle idled the workers for a page's time plus
+  a worker's start). The two overlap for at most the old pool's last
+  `in_flight` pages, and fresh workers fork from a forkserver that has
+  imported and warmed trafilatura (`watcher.extract.warm`), sharing its
+  memory. Not ProcessPoolExecutor's own `max_tasks_per_child`: on CPython
+  3.11-3.13 a worker that retires while pages are queued may never be
+  replaced and the queue hangs (cpython issue 115634);
 * a page has a *soft* deadline inside the worker (SIGALRM raises out of
   trafilatura; the worker lives on) and a *hard* deadline in the parent
   (soft + grace): past it the pool is killed and replaced, so a worker stuck
@@ -109,8 +112,6 @@ class ExtractorPool:
         self._generation = 0
         self._submitted = 0  # pages submitted to the current pool
         self._retired: dict[int, ProcessPoolExecutor] = {}  # generation -> pool finishing up
-        self._drained = threading.Event()  # clear while a retired pool finishes its pages
-        self._drained.set()
         self._async: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, asyncio.Lock] | None = None
         self._deadline_kills: set[int] = set()  # pool generations killed for a deadline
         self._last_generation: dict[int, int] = {}  # id(page) -> generation (async retries)
@@ -136,15 +137,24 @@ class ExtractorPool:
             self._retired.clear()
         for old in retired:
             _kill(old)
-        self._drained.set()
         if executor is not None:
             _kill(executor, patience=2.0)
 
     # -- async -------------------------------------------------------------------------
 
-    async def extract(self, body: bytes, *, url: str, content_type: str) -> Extraction:
-        """Extract one page in a worker, within the deadline."""
-        page = PageInput(body, url, content_type)
+    async def extract(
+        self,
+        body: bytes,
+        *,
+        url: str,
+        content_type: str,
+        options: ExtractOptions | None = None,
+    ) -> Extraction:
+        """Extract one page in a worker, within the deadline.
+
+        `options`, when given, replace the pool's for this page only.
+        """
+        page = PageInput(body, url, content_type, options)
         try:
             return await self._extract(page)
         finally:
@@ -174,12 +184,6 @@ class ExtractorPool:
     async def _attempt(self, page: PageInput) -> Extraction | None:
         """One run of a page; None when the pool broke under it."""
         self._maybe_retire()
-        give_up = time.monotonic() + self._hard_deadline
-        while not self._drained.is_set():  # the old pool's last pages; ~2 pages' time
-            if time.monotonic() > give_up:
-                self._kill_retired()
-                break
-            await asyncio.sleep(0.005)
         future, generation = self._submit(page)
         self._last_generation[id(page)] = generation
         try:
@@ -259,13 +263,13 @@ class ExtractorPool:
         if suspects:
             if not running:
                 index = suspects.popleft()
-                self._wait_drained()
+                self._maybe_retire()
                 future, generation = self._submit(pages[index])
                 running[future] = (index, time.monotonic(), True, generation)
             return
         while queue and len(running) < self.settings.in_flight:
             index = queue.popleft()
-            self._wait_drained()
+            self._maybe_retire()
             future, generation = self._submit(pages[index])
             running[future] = (index, time.monotonic(), False, generation)
 
@@ -314,9 +318,9 @@ class ExtractorPool:
                     sys.setswitchinterval(SWITCH_INTERVAL)
                 context = multiprocessing.get_context(self.settings.start_method)
                 if self.settings.start_method == "forkserver":
-                    # Workers fork from a server that has imported trafilatura once.
+                    # Workers fork from a server that has imported and warmed trafilatura.
                     context.set_forkserver_preload(
-                        ["watcher.extract.worker", self._task.__module__, "trafilatura"]
+                        ["watcher.extract.warm", self._task.__module__, "watcher.extract.worker"]
                     )
                 self._executor = ProcessPoolExecutor(
                     max_workers=self.settings.workers,
@@ -335,37 +339,24 @@ class ExtractorPool:
                 self._retire()
 
     def _retire(self) -> None:
-        """Hold the lock. The pool finishes its pages and exits; `_drained` says when."""
+        """Hold the lock. The pool finishes the pages it has and exits, in the background.
+
+        The next submit starts a fresh pool at once, so both run side by side
+        for the old one's last pages (at most `in_flight`): concurrency never
+        drops to zero while the old pool drains. A page stuck on the old pool
+        is still ended by its hard deadline (`_replace` finds retired pools).
+        """
         executor, generation = self._executor, self._generation
         assert executor is not None
         self._executor = None
         self._retired[generation] = executor
-        self._drained.clear()
 
         def drain() -> None:
             executor.shutdown(wait=True)
             with self._lock:
                 self._retired.pop(generation, None)
-                if not self._retired:
-                    self._drained.set()
 
         threading.Thread(target=drain, name="extract-pool-retire", daemon=True).start()
-
-    def _wait_drained(self) -> None:
-        """Sync callers: wait for a retiring pool to finish (kill it past the hard deadline)."""
-        self._maybe_retire()
-        if not self._drained.wait(self._hard_deadline):
-            self._kill_retired()
-
-    def _kill_retired(self) -> None:
-        """A retiring pool did not finish within the hard deadline: a worker is stuck."""
-        with self._lock:
-            retired = dict(self._retired)
-            self._retired.clear()
-            self._deadline_kills.update(retired)  # its other pages did nothing wrong
-            self._drained.set()
-        for executor in retired.values():
-            _kill(executor)
 
     def _replace(self, generation: int, *, deadline: bool = False) -> None:
         """Kill the pool of `generation` (current or retiring) unless it is gone already."""
@@ -374,8 +365,6 @@ class ExtractorPool:
                 executor, self._executor = self._executor, None
             elif generation in self._retired:
                 executor = self._retired.pop(generation)
-                if not self._retired:
-                    self._drained.set()
             else:
                 return
             if deadline:

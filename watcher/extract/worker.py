@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Protocol
 
-from watcher.extract.page import ExtractOptions
+from watcher.extract.page import ExtractOptions, warm_up
 from watcher.model import Extraction, ExtractionStatus
 
 RESET_CACHES_EVERY = 50  # pages; trafilatura's caches grow ~1 MB per page
@@ -31,11 +31,16 @@ class PageTask(Protocol):
 
 @dataclass(frozen=True)
 class PageInput:
-    """One fetched page to extract; `content_type` is the raw header, charset included."""
+    """One fetched page to extract; `content_type` is the raw header, charset included.
+
+    `options`, when set, replace the pool's for this page (the pipeline asks
+    for no page metadata when the feed entry has its title and date).
+    """
 
     body: bytes
     url: str
     content_type: str = ""
+    options: ExtractOptions | None = None
 
 
 class _Deadline(BaseException):
@@ -55,10 +60,17 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
 
 
 def init_worker() -> None:
-    """The pool's initializer: the deadline's signal handler; Ctrl-C is the parent's."""
+    """The pool's initializer: the deadline's signal handler, then the warm-up.
+
+    Ctrl-C is the parent's. The warm-up (`page.warm_up`) builds the date
+    parser's tables before the first page, whose deadline would otherwise
+    pay seconds for them; in a worker forked from the warmed forkserver it
+    finds them built and takes milliseconds.
+    """
     signal.signal(signal.SIGALRM, _on_alarm)
     # The parent handles Ctrl-C and SIGTERM and shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warm_up()
 
 
 def run_page(
@@ -68,7 +80,12 @@ def run_page(
     _WorkerState.in_task = True
     signal.setitimer(signal.ITIMER_REAL, deadline)
     try:
-        return task(page.body, url=page.url, content_type=page.content_type, options=options)
+        return task(
+            page.body,
+            url=page.url,
+            content_type=page.content_type,
+            options=page.options or options,
+        )
     except _Deadline:
         return Extraction(ExtractionStatus.FAILED, reason=f"deadline: over {deadline:g} s")
     finally:
