@@ -85,6 +85,9 @@ class FeedEntry:
     summary: str  # plain text (HTML stripped)
     published: datetime | None  # UTC; None when missing or implausible
     guid: str | None = None
+    # The entry's full content as plain text (RSS content:encoded, Atom <content>, JSON
+    # Feed content_html/content_text), "" when it has none; may be the whole article.
+    content: str = ""
 
 
 @dataclass(frozen=True)
