@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from watcher.errors import ConfigError
-from watcher.model import SourceKind, SourceSpec
+from watcher.model import FetchPages, SourceKind, SourceSpec
 from watcher.settings import (
     DEFAULT_CONFIG_PATH,
     DEFAULT_DATABASE_URL,
@@ -88,7 +88,17 @@ FILE_KEYS: dict[str, frozenset[str]] = {
     "alerts.routes": frozenset({"mode", "interval"}),
     "stories": frozenset({"window"}),
     "sources": frozenset(
-        {"name", "url", "kind", "interval", "enabled", "headers", "include", "exclude"}
+        {
+            "name",
+            "url",
+            "kind",
+            "interval",
+            "enabled",
+            "headers",
+            "include",
+            "exclude",
+            "fetch_pages",
+        }
     ),
 }  # fmt: skip
 # Every environment variable watcher reads (all of them here, in this module).
@@ -414,6 +424,12 @@ def _sources(raw: object, where: str) -> tuple[SourceSpec, ...]:
             raise ConfigError(f"{at}: enabled must be true or false, got {enabled!r}")
         headers = _headers(item, at)
         patterns = {key: _patterns(item, key, at) for key in ("include", "exclude")}
+        try:
+            fetch_pages = FetchPages(item.get("fetch_pages", "auto"))
+        except ValueError:
+            raise ConfigError(
+                f"{at}: fetch_pages must be auto, always or never, got {item.get('fetch_pages')!r}"
+            ) from None
         specs.append(
             SourceSpec(
                 name=name,
@@ -424,6 +440,7 @@ def _sources(raw: object, where: str) -> tuple[SourceSpec, ...]:
                 headers=tuple(sorted(headers.items())),
                 include=patterns["include"],
                 exclude=patterns["exclude"],
+                fetch_pages=fetch_pages,
             )
         )
     return tuple(specs)

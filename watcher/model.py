@@ -20,6 +20,21 @@ class SourceKind(enum.StrEnum):
     SITEMAP = "sitemap"  # a (news) sitemap
 
 
+class FetchPages(enum.StrEnum):
+    """Whether a source's article pages are fetched (`fetch_pages` of a source).
+
+    AUTO     fetch a page unless its feed entry carries the article: a full content
+             (`content:encoded`, Atom `<content>`, JSON Feed content) of
+             `pipeline.article.FULL_CONTENT_CHARS` characters or more
+    ALWAYS   fetch every page (the feed's content still guards against a cut extraction)
+    NEVER    never fetch: the entry's content, else its summary, is the text
+    """
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """A source as the operator configured it (one `[[sources]]` table)."""
@@ -32,6 +47,7 @@ class SourceSpec:
     headers: tuple[tuple[str, str], ...] = ()
     include: tuple[str, ...] = ()  # regexes an article URL must match (html sources)
     exclude: tuple[str, ...] = ()  # regexes that reject an article URL (html sources)
+    fetch_pages: FetchPages = FetchPages.AUTO
 
 
 class FetchOutcome(enum.StrEnum):
