@@ -9,6 +9,7 @@ entry's content the feed's text is kept and the article is `partial`.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +17,15 @@ import pytest
 
 from tests.pipeline_helpers import Harness, Item, article_html, make_config, rss, small_pool
 from tests.support.httpserver import LocalSite
+from watcher.alerts.blocks import PARTIAL_NOTE, build_alert
+from watcher.cli.render import hit_json, source_json
 from watcher.config import load_config
 from watcher.errors import ConfigError
 from watcher.extract.pool import ExtractorPool
 from watcher.model import FetchPages, SourceKind, SourceSpec
+from watcher.store.outbox import route_queues
+from watcher.store.queries import list_hits
+from watcher.store.sources import source_statuses
 
 PARAS = [
     "Japan and the AUKUS partners agreed on Thursday to start joint work on undersea drones, "
@@ -126,11 +132,22 @@ def test_always_fetches_and_keeps_the_fuller_feed_text_as_partial(
     with Harness(make_config(database_url, [_source("s", url, FetchPages.ALWAYS)]), extractor) as h:
         h.cycle()
         (article,) = h.articles()
+        with h.db.session() as session:
+            (status,) = source_statuses(session, h.clock.now)
+            hits = list_hits(session)
+            (queue,) = route_queues(session)
     assert local_site.hits("/cut.html") == 1
     assert article.extraction_status == "partial"
     assert article.extraction_reason
     assert "kept the feed's" in article.extraction_reason
     assert all(p in article.text for p in PARAS)
+    # `watcher sources`, `watcher hits` and the alert all say the text may be cut.
+    assert (status.articles, status.partial, source_json(status)["partial"]) == (1, 1, 1)
+    assert [hit_json(hit)["extraction"] for hit in hits] == ["partial"]
+    (item,) = queue.alerts
+    assert item.message.partial
+    payload = build_alert(item.message, rule_names={}, now=h.clock.now)
+    assert PARTIAL_NOTE in json.dumps(payload.blocks)
 
 
 def test_fetch_pages_in_the_config_file(tmp_path: Path) -> None:

@@ -202,6 +202,8 @@ class AlertMessage:
     hits: tuple[Hit, ...]
     story_id: int
     thread_ts: str | None = None  # set when this is a reply in the story's thread
+    # The article's text may be cut (extraction status `partial`): the alert says so.
+    partial: bool = False
 
 
 @dataclass(frozen=True)

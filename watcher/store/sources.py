@@ -80,6 +80,7 @@ class SourceStatus:
     failing_since: datetime | None = None
     empty_polls: int = 0  # successful polls in a row whose document had no entries
     empty_since: datetime | None = None
+    partial: int = 0  # stored articles whose text may be cut (extraction status `partial`)
 
 
 def sync_sources(session: Session, specs: Sequence[SourceSpec], now: datetime) -> None:
@@ -247,6 +248,13 @@ def source_statuses(session: Session, now: datetime) -> list[SourceStatus]:
             select(ArticleRow.source_id, func.count()).group_by(ArticleRow.source_id)
         ).all()
     )
+    partial = dict(
+        session.execute(
+            select(ArticleRow.source_id, func.count())
+            .where(ArticleRow.extraction_status == "partial")
+            .group_by(ArticleRow.source_id)
+        ).all()
+    )
     statuses = []
     for row in session.scalars(select(SourceRow).order_by(SourceRow.id)):
         if not row.enabled:
@@ -280,6 +288,7 @@ def source_statuses(session: Session, now: datetime) -> list[SourceStatus]:
                 failing_since=row.failing_since,
                 empty_polls=row.empty_polls or 0,
                 empty_since=row.empty_since,
+                partial=partial.get(row.id, 0),
             )
         )
     return statuses
