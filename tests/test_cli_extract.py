@@ -13,7 +13,10 @@ from tests.test_extract_truncation import CONTINUATIONS, cut_page
 from watcher.cli.main import main
 from watcher.pipeline.page_task import extract_article
 
-ACCENTED = "Caf\u00e9 owners in Z\u00fcrich said the D\u00e9fense ministry\u2019s \u201cnew\u201d rules apply."
+ACCENTED = (
+    "Caf\u00e9 owners in Z\u00fcrich said the D\u00e9fense ministry\u2019s "
+    "\u201cnew\u201d rules apply."
+)
 
 
 def _lines(output: str) -> list[dict[str, object]]:
