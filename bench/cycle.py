@@ -175,7 +175,7 @@ class SiteProcess:
         parent, child = context.Pipe()
         process = context.Process(target=_serve, args=(child, feeds, per_feed), daemon=True)
         process.start()
-        if not parent.poll(300):
+        if not parent.poll(900):  # 10,000 pages take minutes to build on a busy machine
             process.kill()
             raise RuntimeError("the benchmark site did not start")
         port, page_bytes = parent.recv()
