@@ -69,9 +69,12 @@ class ExtractOptions:
     defaults (readability and jusText fallbacks, its recall escalation),
     whose text is kept unless it is under `agree_share` of the first's: a
     pass that cut the article short never wins over one that found it, and
-    when the two disagree that much the extraction is `PARTIAL`. `favor_precision` is not used: on
-    pages whose article continues in a box it discards (a `border` style, a
-    `bottom` class, a `<header>`), it returns the first paragraph alone.
+    when the two disagree that much the extraction is `PARTIAL`.
+
+    `favor_precision` is not used: on pages whose article continues in a box
+    it discards (a `border` style or a `bottom` class, with a class its
+    overall rules take for hidden or boilerplate), it returns the first
+    paragraph alone (tests/test_extract_truncation.py).
     """
 
     min_text_chars: int = 150  # below this the page has no article (paywall, teaser, index)
