@@ -11,7 +11,8 @@ minutes (issue 704). So:
 * workers (`watcher.extract.worker`) call `trafilatura.meta.reset_caches()`
   every `RESET_CACHES_EVERY` pages, and the pool is recycled after
   `max_tasks_per_child` pages per worker: the old pool finishes the pages
-  it has and exits while new pages already go to a fresh pool, so
+  it has and exits while new pages already go to a fresh pool (started
+  `in_flight` pages ahead, its workers warm by then), so
   concurrency never drops to zero (until 2026-12 new pages waited for the
   old pool to drain: every recycle idled the workers for a page's time plus
   a worker's start). The two overlap for at most the old pool's last
@@ -57,7 +58,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from watcher.extract.page import DEFAULT_OPTIONS, ExtractOptions, extract_page
-from watcher.extract.worker import PageInput, PageTask, init_worker, run_page
+from watcher.extract.worker import PageInput, PageTask, init_worker, ready, run_page
 from watcher.model import Extraction, ExtractionStatus
 
 # The GIL switch interval this process uses once it has a pool (CPython's default is
@@ -112,6 +113,7 @@ class ExtractorPool:
         self._generation = 0
         self._submitted = 0  # pages submitted to the current pool
         self._retired: dict[int, ProcessPoolExecutor] = {}  # generation -> pool finishing up
+        self._standby: ProcessPoolExecutor | None = None  # the next pool, started ahead
         self._async: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, asyncio.Lock] | None = None
         self._deadline_kills: set[int] = set()  # pool generations killed for a deadline
         self._last_generation: dict[int, int] = {}  # id(page) -> generation (async retries)
@@ -134,6 +136,9 @@ class ExtractorPool:
         with self._lock:
             executor, self._executor = self._executor, None
             retired = list(self._retired.values())
+            if self._standby is not None:
+                retired.append(self._standby)
+                self._standby = None
             self._retired.clear()
         for old in retired:
             _kill(old)
@@ -314,28 +319,42 @@ class ExtractorPool:
     def _current(self) -> tuple[ProcessPoolExecutor, int]:
         with self._lock:
             if self._executor is None:
-                if sys.getswitchinterval() > SWITCH_INTERVAL:
-                    sys.setswitchinterval(SWITCH_INTERVAL)
-                context = multiprocessing.get_context(self.settings.start_method)
-                if self.settings.start_method == "forkserver":
-                    # Workers fork from a server that has imported and warmed trafilatura.
-                    context.set_forkserver_preload(
-                        ["watcher.extract.warm", self._task.__module__, "watcher.extract.worker"]
-                    )
-                self._executor = ProcessPoolExecutor(
-                    max_workers=self.settings.workers,
-                    mp_context=context,
-                    initializer=init_worker,
-                )
+                self._executor, self._standby = self._standby or self._new_executor(), None
                 self._generation += 1
                 self._submitted = 0
             return self._executor, self._generation
 
+    def _new_executor(self) -> ProcessPoolExecutor:
+        """A pool (its workers start with its first submits)."""
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        context = multiprocessing.get_context(self.settings.start_method)
+        if self.settings.start_method == "forkserver":
+            # Workers fork from a server that has imported and warmed trafilatura.
+            context.set_forkserver_preload(
+                ["watcher.extract.warm", self._task.__module__, "watcher.extract.worker"]
+            )
+        return ProcessPoolExecutor(
+            max_workers=self.settings.workers, mp_context=context, initializer=init_worker
+        )
+
     def _maybe_retire(self) -> None:
-        """Past `max_tasks_per_child` pages per worker: retire the pool (see `_retire`)."""
+        """Past `max_tasks_per_child` pages per worker: retire the pool (see `_retire`).
+
+        `in_flight` pages before that, the replacement pool is started (its
+        workers forked and warmed by a no-op task each), so it takes pages at
+        once when the old pool retires, even when starting a worker takes
+        longer than the old pool's last pages.
+        """
         with self._lock:
             recycle_after = self.settings.max_tasks_per_child * self.settings.workers
-            if self._executor is not None and self._submitted >= recycle_after:
+            if self._executor is None:
+                return
+            if self._standby is None and self._submitted >= recycle_after - self.settings.in_flight:
+                self._standby = self._new_executor()
+                for _ in range(self.settings.workers):  # one spawn per submit, none idle yet
+                    self._standby.submit(ready)
+            if self._submitted >= recycle_after:
                 self._retire()
 
     def _retire(self) -> None:

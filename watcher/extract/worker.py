@@ -73,6 +73,10 @@ def init_worker() -> None:
     warm_up()
 
 
+def ready() -> None:
+    """A no-op: submitted to a pool started ahead, so its workers start (and warm up) now."""
+
+
 def run_page(
     task: PageTask, page: PageInput, options: ExtractOptions, deadline: float
 ) -> Extraction:
