@@ -287,31 +287,21 @@ def _metadata(tree: HtmlElement, url: str, mode: Metadata) -> _PageMetadata:
 
 
 def warm_up() -> None:
-    """Build the lazy tables of trafilatura, htmldate and dateparser once, in this process.
+    """Build htmldate's lazy table of month names once, in this process.
 
-    The first date extraction in a fresh process spends seconds building the
-    date parser's language tables; the extraction workers call this from
-    their initializer so no page pays for it under its deadline.
+    The first date search in a fresh process spends seconds (on a busy
+    machine) building the month names of every dateparser locale; the
+    extraction workers' forkserver imports `watcher.extract.warm`, which
+    calls this, so every worker forks with the table built, and the workers'
+    initializer calls it again (a no-op then) in case they were not forked
+    from that server. The extensive date search, which would also build
+    dateparser's parser, is never used by the pipeline (`Metadata.FULL` is
+    for measurements), so it is not warmed.
     """
-    page = (
-        "<html><head><title>Warm-up</title></head><body><article>"
-        "<p>Published on 5 March 2024 by Jane Reporter. "
-        + "Words of a warm-up page. "
-        * 20
-        + "</p>"
-        "<p>Le 5 mars 2024. 2024年3月5日</p></article></body></html>"
-    )
-    extract_page(
-        page.encode(),
-        url="http://warm.invalid/a",
-        content_type="text/html",
-        options=ExtractOptions(metadata=Metadata.FULL),
-    )
-    try:  # htmldate's lazy tables: every locale's month names, dateparser's parser
-        from htmldate.extractors import external_date_parser, month_words
+    try:
+        from htmldate.extractors import month_words
 
         month_words()
-        external_date_parser("5 mars 2024", "%Y-%m-%d")
     except Exception:  # the warm-up is an optimisation, never a reason to fail a worker
         pass
 
