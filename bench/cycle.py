@@ -2,16 +2,20 @@
 
     .venv/bin/python -m bench cycle [--quick]
 
-The bar: a full cycle must finish within 1.3x of the
-extraction-bound limit (articles x extraction time / cores), and a cycle
-where every feed answers 304 in under 3 s. The extraction time is the
-*mean* of single-page extractions (`extract_page`, one process, a sample
-of the cycle's own pages): the limit is the total extraction work spread
-over the cores, and a total is the count times the mean (the median, used
-before 2026-11-21, sits 1.5-2.5% lower on these pages and so charged the
-pipeline for extraction's own slow tail). Each cycle has its own baseline,
-measured just before it: over minutes this machine's speed drifts by
-several percent, which a ratio of two adjacent measurements cancels.
+The bar: a full cycle within 1.5x (then 1.3x) of the *extraction-bound
+limit*, articles x plain extraction time / cores, and a cycle where every
+feed answers 304 in under 3 s. The limit is honest: its extraction time is
+the mean of plain `trafilatura.extract(page)` with default options (one
+process, the cycle's own pages), the cheapest extraction that holds quality,
+so the limit does not grow when watcher's own extraction gets dearer. Until
+2026-12 the limit used watcher's own `extract_page`, which hid that cost
+(1.18x then); that ratio is still reported beside it for continuity. Each
+cycle has its own baselines, measured just before it: over minutes this
+machine's speed drifts by several percent (more when other people's tests
+run on it), which a ratio of two adjacent measurements cancels. The load
+average before each run, and the peak memory of the pipeline's process tree
+(this process, the forkserver and the extraction workers; the site is
+excluded), are reported too.
 
 The news site runs in its own process (aiohttp, pages prebuilt in memory),
 so serving does not compete with the pipeline for the GIL; on a machine with
@@ -34,6 +38,7 @@ limit is raised to stand in for 500 different hosts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import multiprocessing
 import os
@@ -42,6 +47,7 @@ import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -53,7 +59,9 @@ from bench.report import BenchReport, Row
 ROOT = Path(__file__).resolve().parents[1]
 FEEDS, PER_FEED = 500, 20
 QUICK_FEEDS, QUICK_PER_FEED = 20, 5
-TARGET_RATIO = 1.3
+TARGET_RATIO = 1.5  # then 1.3 (AIM_RATIO)
+AIM_RATIO = 1.3
+TARGET_PEAK_MB = 400.0
 TARGET_304_S = 3.0
 SEED = 20261116
 
@@ -167,7 +175,7 @@ class SiteProcess:
         parent, child = context.Pipe()
         process = context.Process(target=_serve, args=(child, feeds, per_feed), daemon=True)
         process.start()
-        if not parent.poll(300):
+        if not parent.poll(900):  # 10,000 pages take minutes to build on a busy machine
             process.kill()
             raise RuntimeError("the benchmark site did not start")
         port, page_bytes = parent.recv()
@@ -222,6 +230,62 @@ def extraction_times(pages: list[tuple[str, bytes]]) -> list[float]:
     return times
 
 
+def plain_times(pages: list[tuple[str, bytes]]) -> list[float]:
+    """Seconds for each page through plain `trafilatura.extract(page)`, default options.
+
+    The page is given as text, decoded before the clock starts: given bytes,
+    trafilatura guesses the encoding with charset_normalizer, which on these
+    110 KB pages costs more than the extraction and would make the limit
+    loose. watcher's own time includes its decoding.
+    """
+    import trafilatura
+
+    texts = [body.decode("utf-8") for _path, body in pages]
+    for text in texts[:5]:  # warm up: imports, caches
+        trafilatura.extract(text)
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        trafilatura.extract(text)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+class TreeMemory:
+    """Samples the summed RSS of this process and its descendants but one, in a thread."""
+
+    def __init__(self, exclude: int, interval: float = 0.5) -> None:
+        self.exclude, self.interval = exclude, interval
+        self.peak_mb = self.peak_pss_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-memory", daemon=True)
+
+    def _sample(self) -> None:
+        from bench.soak import _pss_bytes, _rss_bytes, tree_pids
+
+        skip = set(tree_pids(self.exclude))
+        rss = pss = 0
+        for pid in tree_pids(os.getpid()):
+            if pid not in skip:
+                with contextlib.suppress(OSError):
+                    rss, pss = rss + _rss_bytes(pid), pss + _pss_bytes(pid)
+        self.peak_mb = max(self.peak_mb, rss / 2**20)
+        self.peak_pss_mb = max(self.peak_pss_mb, pss / 2**20)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> TreeMemory:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 REAL_PAGES = ROOT.parent / "shared/corpora/article-extraction-benchmark/html"
 
 
@@ -247,6 +311,8 @@ class CycleRun:
     hits: int
     not_modified_s: float
     not_modified: int
+    peak_mb: float = 0.0  # RSS of the pipeline's process tree (site excluded), full cycle
+    peak_pss_mb: float = 0.0  # the same tree's proportional set size (shared pages split)
 
 
 def run_cycles(site: SiteProcess, feeds: int, workers: int) -> CycleRun:
@@ -277,9 +343,10 @@ def run_cycles(site: SiteProcess, feeds: int, workers: int) -> CycleRun:
             with pool:
                 pool.extract_many([])  # start the workers before the clock
                 pipeline = Pipeline(config, db, rules, extractor=pool)
-                start = time.perf_counter()
-                full = asyncio.run(pipeline.run_cycle(force=True))
-                full_s = time.perf_counter() - start
+                with TreeMemory(exclude=site.process.pid or 0) as memory:
+                    start = time.perf_counter()
+                    full = asyncio.run(pipeline.run_cycle(force=True))
+                    full_s = time.perf_counter() - start
                 start = time.perf_counter()
                 again = asyncio.run(pipeline.run_cycle(force=True))
                 not_modified_s = time.perf_counter() - start
@@ -291,6 +358,8 @@ def run_cycles(site: SiteProcess, feeds: int, workers: int) -> CycleRun:
         sum(full.hits_per_rule.values()),
         not_modified_s,
         sum(1 for s in again.sources if s.outcome is FetchOutcome.NOT_MODIFIED),
+        memory.peak_mb,
+        memory.peak_pss_mb,
     )
 
 
@@ -313,30 +382,36 @@ def run_benchmark(quick: bool = False) -> BenchReport:
     # Each cycle is paired with a baseline measured just before it (the site is idle
     # then): the machine's speed drifts by several percent over minutes, and a ratio of
     # two measurements taken together cancels the drift.
-    baselines: list[list[float]] = []
+    baselines: list[list[float]] = []  # watcher's extract_page (the old definition)
+    plains: list[list[float]] = []  # plain trafilatura.extract (the limit)
+    loads: list[float] = []
     results: list[CycleRun] = []
     try:
         for _ in range(runs):
+            loads.append(os.getloadavg()[0])
+            plains.append(plain_times(pages))
             baselines.append(extraction_times(pages))
             results.append(run_cycles(site, feeds, workers))
     finally:
         site.stop()
+    plain_means = [statistics.mean(times) for times in plains]
     means = [statistics.mean(times) for times in baselines]
-    limits = [articles * mean / cores for mean in means]
+    limits = [articles * mean / cores for mean in plain_means]
+    old_limits = [articles * mean / cores for mean in means]
     ratios = [r.full_s / limit for r, limit in zip(results, limits, strict=True)]
-    median_ratios = [
-        r.full_s / (articles * statistics.median(times) / cores)
-        for r, times in zip(results, baselines, strict=True)
-    ]
-    ratio, median_ratio = statistics.median(ratios), statistics.median(median_ratios)
+    old_ratios = [r.full_s / limit for r, limit in zip(results, old_limits, strict=True)]
+    ratio, old_ratio = statistics.median(ratios), statistics.median(old_ratios)
     full = statistics.median(r.full_s for r in results)
     nm = statistics.median(r.not_modified_s for r in results)
+    peak = max(r.peak_mb for r in results)
     stored = results[0].articles
     complete = all(r.articles == articles and r.not_modified == feeds for r in results)
-    ok = ratio <= TARGET_RATIO and nm < TARGET_304_S and complete
+    ok = ratio <= TARGET_RATIO and nm < TARGET_304_S and complete and peak < TARGET_PEAK_MB
     verdict = (
-        f"{'PASS' if ok else 'FAIL'}: full cycle {ratio:.2f}x the extraction-bound limit "
-        f"(target <= {TARGET_RATIO}x); all-304 cycle {nm:.2f} s (target < {TARGET_304_S:g} s)"
+        f"{'PASS' if ok else 'FAIL'}: full cycle {ratio:.2f}x the extraction-bound limit of plain "
+        f"trafilatura (target <= {TARGET_RATIO}x, aim {AIM_RATIO}x); all-304 cycle {nm:.2f} s "
+        f"(target < {TARGET_304_S:g} s); peak tree memory {peak:.0f} MB "
+        f"(target < {TARGET_PEAK_MB:.0f} MB)"
     )
 
     def each(values: list[float], unit: str = "", scale: float = 1.0, digits: int = 1) -> str:
@@ -345,23 +420,30 @@ def run_benchmark(quick: bool = False) -> BenchReport:
     rows = (
         Row("feeds x new articles", f"{feeds:,} x {per_feed}", f"{articles:,} articles"),
         Row("mean page size", f"{site.page_bytes / articles / 1024:.1f} KB", "HTML, UTF-8"),
+        Row("load average before each run", each(loads, digits=2), "1-minute, os.getloadavg()"),
         Row(
-            "mean extraction, one page",
+            "plain trafilatura, one page",
+            f"{statistics.median(plain_means) * 1000:.1f} ms",
+            f"trafilatura.extract(page), defaults, one process, {len(pages)} pages before each "
+            "cycle: " + each(plain_means, " ms", 1000),
+        ),
+        Row(
+            "watcher extract_page, one page",
             f"{statistics.median(means) * 1000:.1f} ms",
-            f"extract_page, one process, {len(pages)} pages before each cycle: "
-            + each(means, " ms", 1000),
+            "the same pages, same runs: " + each(means, " ms", 1000),
         ),
         Row(
             "real pages, for scale",
             f"{real[1] * 1000:.1f} ms" if real else "n/a",
-            f"mean over the ScrapingHub benchmark's pages ({real[0]:.0f} KB median size)"
+            f"extract_page, mean over the ScrapingHub benchmark's pages ({real[0]:.0f} KB "
+            "median size)"
             if real
             else "../shared absent",
         ),
         Row(
             "extraction-bound limit",
             f"{statistics.median(limits):.1f} s",
-            f"articles x mean / {cores} cores, each run: " + each(limits, " s"),
+            f"articles x plain mean / {cores} cores, each run: " + each(limits, " s"),
         ),
         Row(
             "full cycle", f"{full:.1f} s", f"median of {runs}: " + each([r.full_s for r in results])
@@ -369,14 +451,24 @@ def run_benchmark(quick: bool = False) -> BenchReport:
         Row(
             "full cycle / limit",
             f"{ratio:.2f}x",
-            f"median of {runs}: {each(ratios, 'x', digits=2)}; target <= {TARGET_RATIO}x",
+            f"median of {runs}: {each(ratios, 'x', digits=2)}; target <= {TARGET_RATIO}x "
+            f"(aim {AIM_RATIO}x)",
         ),
         Row(
-            "full cycle / median-based limit",
-            f"{median_ratio:.2f}x",
-            "as runs before 2026-11-21 15:00 measured: " + each(median_ratios, "x", digits=2),
+            "full cycle / old limit",
+            f"{old_ratio:.2f}x",
+            "limit from watcher's own extract_page, as before 2026-12: "
+            + each(old_ratios, "x", digits=2),
         ),
         Row("throughput", f"{articles / full:,.0f} articles/s", f"{workers} extraction workers"),
+        Row(
+            "peak tree memory",
+            f"{peak:.0f} MB",
+            "RSS of this process and its descendants, site excluded, sampled every 0.5 s: "
+            + each([r.peak_mb for r in results], " MB", digits=0)
+            + "; PSS (shared pages split): "
+            + each([r.peak_pss_mb for r in results], " MB", digits=0),
+        ),
         Row("articles stored / hits", f"{stored:,} / {results[0].hits:,}", "first run"),
         Row(
             "all-304 cycle",

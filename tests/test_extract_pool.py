@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from collections import Counter
 
 import pytest
 
@@ -34,9 +35,9 @@ def misbehaving(body: bytes, *, url: str, content_type: str, options: ExtractOpt
         raise RuntimeError("bug in the task")
     if body == b"pid":
         return Extraction(ExtractionStatus.OK, reason=str(os.getpid()))
-    if body == b"span":  # which worker ran it, from when to when
+    if body == b"long-span":  # which worker ran it, from when to when
         start = time.time()
-        time.sleep(0.2)
+        time.sleep(0.6)
         return Extraction(ExtractionStatus.OK, reason=f"{os.getpid()} {start} {time.time()}")
     return extract_page(body, url=url, content_type=content_type, options=options)
 
@@ -184,42 +185,52 @@ def test_task_exception_is_a_failed_page() -> None:
 
 
 def test_workers_are_recycled() -> None:
-    """Workers are replaced after max_tasks_per_child pages (memory stays bounded)."""
+    """The pool is replaced after workers x max_tasks_per_child pages: no worker runs more."""
+    per_pool = FAST.workers * FAST.max_tasks_per_child
     with ExtractorPool(FAST, task=misbehaving) as pool:
-        results = pool.extract_many([PageInput(b"pid", "https://e.com/p")] * 12)
-    pids = {r.reason for r in results}
-    assert len(pids) >= 4  # 12 pages, at most 3 per worker
+        results = pool.extract_many([PageInput(b"pid", "https://e.com/p")] * (3 * per_pool))
+    pages_per_worker = Counter(r.reason for r in results)
+    assert len(pages_per_worker) >= 3  # three pools, each with at least one worker
+    assert max(pages_per_worker.values()) <= per_pool
 
 
-def _most_workers_at_once(results: list[Extraction]) -> int:
-    """The most worker processes whose pages (first start to last end) overlap in time."""
-    spans: dict[str, tuple[float, float]] = {}
+def _spans(results: list[Extraction]) -> list[tuple[float, float]]:
+    """(start, end) of each page, in input order, from the `span` task's reason."""
+    spans = []
     for result in results:
-        assert result.reason is not None
-        pid, start, end = result.reason.split()
-        first, last = spans.get(pid, (float(start), float(end)))
-        spans[pid] = (min(first, float(start)), max(last, float(end)))
-    edges = sorted([(s, 1) for s, _ in spans.values()] + [(e, -1) for _, e in spans.values()])
-    alive = most = 0
-    for _, change in edges:
-        alive += change
-        most = max(most, alive)
-    return most
+        assert result.reason is not None, result
+        _pid, start, end = result.reason.split()
+        spans.append((float(start), float(end)))
+    return spans
 
 
-def test_recycling_never_runs_two_pools_at_once() -> None:
-    """A recycled pool finishes its pages before the next pool's workers start (sync and async)."""
+def test_recycling_keeps_pages_running() -> None:
+    """A recycled pool's last pages and the next pool's first pages overlap (sync and async).
+
+    The pool is replaced after `workers x max_tasks_per_child` submits; the
+    replacement takes pages at once instead of waiting for the old pool to
+    drain, so concurrency never drops to zero at a recycle.
+    """
+    settings = PoolSettings(workers=2, deadline=5, grace=5, max_tasks_per_child=3)
+    per_pool = settings.workers * settings.max_tasks_per_child
 
     async def run(pool: ExtractorPool) -> list[Extraction]:
-        jobs = [pool.extract(b"span", url=f"https://e.com/{i}", content_type="") for i in range(14)]
+        jobs = [
+            pool.extract(b"long-span", url=f"https://e.com/{i}", content_type="")
+            for i in range(3 * per_pool)
+        ]
         return list(await asyncio.gather(*jobs))
 
-    with ExtractorPool(FAST, task=misbehaving) as pool:
-        many = pool.extract_many([PageInput(b"span", "https://e.com/s")] * 14)
+    with ExtractorPool(settings, task=misbehaving) as pool:
+        many = pool.extract_many([PageInput(b"long-span", "https://e.com/s")] * (3 * per_pool))
         gathered = asyncio.run(run(pool))
     for results in (many, gathered):
-        assert len({r.reason.split()[0] for r in results if r.reason}) >= 4  # recycled
-        assert _most_workers_at_once(results) <= FAST.workers
+        assert len({r.reason.split()[0] for r in results if r.reason}) >= 6  # 3 pools of 2
+        spans = _spans(results)
+        for k in (1, 2):
+            old_last_end = max(end for _, end in spans[(k - 1) * per_pool : k * per_pool])
+            new_first_start = min(start for start, _ in spans[k * per_pool : (k + 1) * per_pool])
+            assert new_first_start < old_last_end, (k, new_first_start, old_last_end)
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])

@@ -79,7 +79,9 @@ def test_benchmark_f1_gate() -> None:
         results = pool.extract_many(
             PageInput(html, url, "text/html") for html, url, _ in pages.values()
         )
-    assert all(r.status is ExtractionStatus.OK for r in results), [r.reason for r in results]
+    assert all(r.status in (ExtractionStatus.OK, ExtractionStatus.PARTIAL) for r in results), [
+        r.reason for r in results
+    ]
     texts = {key: r.page.text if r.page else "" for key, r in zip(pages, results, strict=True)}
     scores = score_texts(texts, {key: body for key, (_, _, body) in pages.items()})
     print(f"benchmark F1 {scores.f1:.4f} (P {scores.precision:.4f}, R {scores.recall:.4f})")

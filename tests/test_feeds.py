@@ -226,7 +226,7 @@ def test_content_encoded_is_the_summary_fallback() -> None:
         b"",
         b"<!doctype html><html><head><title>Just a moment...</title></head><body></body></html>",
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
-        b'{"version": "https://jsonfeed.org/version/1", "items": []}',
+        b'{"items": "not a list"}',  # JSON, but no JSON Feed (test_feeds_json.py has those)
         b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n",
     ],
 )

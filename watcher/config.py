@@ -34,6 +34,7 @@ Environment variables read here (all documented in the README):
 from __future__ import annotations
 
 import difflib
+import enum
 import ipaddress
 import os
 import re
@@ -42,11 +43,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from watcher.errors import ConfigError
 from watcher.model import ROUTE_NAME as _ROUTE
-from watcher.model import SourceKind, SourceSpec
+from watcher.model import FetchPages, SourceKind, SourceSpec
 from watcher.settings import (
     DEFAULT_CONFIG_PATH,
     DEFAULT_DATABASE_URL,
@@ -102,7 +103,17 @@ FILE_KEYS: dict[str, frozenset[str]] = {
     "alerts.routes": frozenset({"mode", "interval"}),
     "stories": frozenset({"window"}),
     "sources": frozenset(
-        {"name", "url", "kind", "interval", "enabled", "headers", "include", "exclude"}
+        {
+            "name",
+            "url",
+            "kind",
+            "interval",
+            "enabled",
+            "headers",
+            "include",
+            "exclude",
+            "fetch_pages",
+        }
     ),
 }  # fmt: skip
 # Every environment variable watcher reads (all of them here, in this module).
@@ -552,17 +563,13 @@ def _sources(raw: object, where: str) -> tuple[SourceSpec, ...]:
         seen.add(name)
         if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
             raise ConfigError(f"{at}: 'url' must be an http(s) URL, got {url!r}")
-        try:
-            kind = SourceKind(item.get("kind", "rss"))
-        except ValueError:
-            raise ConfigError(
-                f"{at}: kind must be rss, html or sitemap, got {item.get('kind')!r}"
-            ) from None
+        kind = _choice(SourceKind, item, "kind", SourceKind.RSS, at)
         enabled = item.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f"{at}: enabled must be true or false, got {enabled!r}")
         headers = _headers(item, at)
         patterns = {key: _patterns(item, key, at) for key in ("include", "exclude")}
+        fetch_pages = _choice(FetchPages, item, "fetch_pages", FetchPages.AUTO, at)
         specs.append(
             SourceSpec(
                 name=name,
@@ -573,9 +580,23 @@ def _sources(raw: object, where: str) -> tuple[SourceSpec, ...]:
                 headers=tuple(sorted(headers.items())),
                 include=patterns["include"],
                 exclude=patterns["exclude"],
+                fetch_pages=fetch_pages,
             )
         )
     return tuple(specs)
+
+
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+def _choice(kind: type[_E], item: dict[str, Any], key: str, default: _E, at: str) -> _E:
+    """`item[key]` as one of `kind`'s values (`default` when absent); else a ConfigError."""
+    try:
+        return kind(item.get(key, default))
+    except ValueError:
+        allowed = [str(v) for v in kind]
+        names = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
+        raise ConfigError(f"{at}: {key} must be {names}, got {item.get(key)!r}") from None
 
 
 def _headers(item: dict[str, Any], at: str) -> dict[str, str]:

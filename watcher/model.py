@@ -21,6 +21,21 @@ class SourceKind(enum.StrEnum):
     SITEMAP = "sitemap"  # a (news) sitemap
 
 
+class FetchPages(enum.StrEnum):
+    """Whether a source's article pages are fetched (`fetch_pages` of a source).
+
+    AUTO     fetch a page unless its feed entry carries the article: a full content
+             (`content:encoded`, Atom `<content>`, JSON Feed content) of
+             `pipeline.article.FULL_CONTENT_CHARS` characters or more
+    ALWAYS   fetch every page (the feed's content still guards against a cut extraction)
+    NEVER    never fetch: the entry's content, else its summary, is the text
+    """
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """A source as the operator configured it (one `[[sources]]` table)."""
@@ -33,6 +48,7 @@ class SourceSpec:
     headers: tuple[tuple[str, str], ...] = ()
     include: tuple[str, ...] = ()  # regexes an article URL must match (html sources)
     exclude: tuple[str, ...] = ()  # regexes that reject an article URL (html sources)
+    fetch_pages: FetchPages = FetchPages.AUTO
 
 
 class FetchOutcome(enum.StrEnum):
@@ -86,6 +102,9 @@ class FeedEntry:
     summary: str  # plain text (HTML stripped)
     published: datetime | None  # UTC; None when missing or implausible
     guid: str | None = None
+    # The entry's full content as plain text (RSS content:encoded, Atom <content>, JSON
+    # Feed content_html/content_text), "" when it has none; may be the whole article.
+    content: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,7 +121,10 @@ class ParsedFeed:
 class ExtractionStatus(enum.StrEnum):
     """What happened when we turned an article page into text."""
 
-    OK = "ok"  # full text extracted from the page
+    OK = "ok"  # full text extracted from the page (or the feed's full content)
+    # Text kept, but the article may be cut: the extractor's passes disagreed, or the
+    # feed's own content for the entry was longer than the page's text (and was kept).
+    PARTIAL = "partial"
     SKIPPED = "skipped"  # not HTML (PDF, image, ...): feed title and summary kept
     TOO_SHORT = "too_short"  # page had no article-sized text
     FAILED = "failed"  # extractor error or deadline
@@ -186,6 +208,8 @@ class AlertMessage:
     hits: tuple[Hit, ...]
     story_id: int
     thread_ts: str | None = None  # set when this is a reply in the story's thread
+    # The article's text may be cut (extraction status `partial`): the alert says so.
+    partial: bool = False
 
 
 @dataclass(frozen=True)

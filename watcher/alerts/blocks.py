@@ -68,6 +68,9 @@ MAX_BLOCKS = 50
 MAX_CONTEXT_ELEMENTS = 10
 BLOCKS_BUDGET = 12_000
 TEXT_LIMIT = 40_000
+# Shown on alerts whose article text may be cut (extraction status `partial`): the
+# analyst should read the page itself before concluding a paragraph is not there.
+PARTIAL_NOTE = ":warning: partial text: the article may be longer than what was matched"
 SNIPPET_LIMIT = 600  # code points of snippet shown: enough context, short enough to read
 TITLE_LIMIT = 300
 OUTLET_LIMIT = 100
@@ -98,6 +101,8 @@ def build_alert(
     if msg.url.strip() and safe_url(msg.url) is None:  # show what we could not link
         headline += f"\n{code(msg.url, 300)}"
     meta = f"{mrkdwn(msg.outlet, OUTLET_LIMIT) or 'unknown outlet'} · {_when(msg.published, now)}"
+    if msg.partial:
+        meta += f" · {PARTIAL_NOTE}"
     snippet = _snippet(msg, hits)
     ids = _ids_line(hits, msg)
 
@@ -143,6 +148,8 @@ def build_thread_reply(
     linked = link(msg.url, msg.title, label_limit=TITLE_LIMIT, room=room)
     line = f"Also reported by *{outlet}*: {linked}"
     extra = [_when(msg.published, now)]
+    if msg.partial:
+        extra.append(PARTIAL_NOTE)
     hits = _ranked(msg.hits)
     if hits:
         extra.append(" ".join(f"{code(h.rule_id, 80)}" for h in hits))

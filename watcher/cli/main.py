@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from watcher.cli import db, demo, health, history, judgments, match, rules, run, sources
+from watcher.cli import db, demo, extract, health, history, judgments, match, rules, run, sources
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +30,7 @@ for command in (
     demo.demo,
     rules.rules,
     match.match,
+    extract.extract,
     history.backtest,
     history.hits,
     sources.sources,

@@ -81,6 +81,7 @@ def source_json(s: SourceStatus) -> dict[str, Any]:
         "polled_by": s.polled_by,  # the daemon process (host:pid) that polled it last
         "next_poll": iso(s.next_poll),
         "articles": s.articles,
+        "partial": s.partial,  # of those, articles whose text may be cut
         # ops alerts raised for the current streaks ("unhealthy", "empty"), and the streaks
         "ops_alerts": list(s.ops_alerts),
         "failing_since": iso(s.failing_since),
@@ -115,7 +116,9 @@ def sources_table(console: Console, statuses: list[SourceStatus]) -> None:
             _short(s.last_poll),
             s.polled_by or "",
             _short(s.next_poll),
-            str(s.articles),
+            f"{s.articles} ([yellow]{s.partial} partial[/yellow])"
+            if s.partial
+            else str(s.articles),
             _ops_cell(s),
             redact_secrets(s.last_error or "")[:60],
         )
@@ -148,6 +151,7 @@ def hit_json(h: HitView) -> dict[str, Any]:
         "created_at": iso(h.created_at),
         "published_at": iso(h.published_at),
         "snippet": h.snippet,
+        "extraction": h.extraction,  # "partial": the article's text may be cut
     }
 
 
@@ -160,7 +164,8 @@ def hits_table(console: Console, hits: list[HitView]) -> None:
             _short(h.created_at),
             h.rule_id,
             h.severity,
-            f"[link={h.url}]{h.title[:80]}[/link]",
+            f"[link={h.url}]{h.title[:80]}[/link]"
+            + (" [yellow](partial text)[/yellow]" if h.extraction == "partial" else ""),
             h.outlet,
             str(h.story_id),
         )

@@ -11,12 +11,16 @@ minutes (issue 704). So:
 * workers (`watcher.extract.worker`) call `trafilatura.meta.reset_caches()`
   every `RESET_CACHES_EVERY` pages, and the pool is recycled after
   `max_tasks_per_child` pages per worker: the old pool finishes the pages
-  it has and exits, then new pages go to a fresh pool (never both at once:
-  two sets of workers would double the memory of the process tree for a
-  moment). Not ProcessPoolExecutor's
-  own `max_tasks_per_child`: on CPython 3.11-3.13 a worker that retires
-  while pages are queued may never be replaced and the queue hangs (cpython
-  issue 115634);
+  it has and exits while new pages already go to a fresh pool (started
+  `in_flight` pages ahead, its workers warm by then), so
+  concurrency never drops to zero (until 2026-12 new pages waited for the
+  old pool to drain: every recycle idled the workers for a page's time plus
+  a worker's start). The two overlap for at most the old pool's last
+  `in_flight` pages, and fresh workers fork from a forkserver that has
+  imported and warmed trafilatura (`watcher.extract.warm`), sharing its
+  memory. Not ProcessPoolExecutor's own `max_tasks_per_child`: on CPython
+  3.11-3.13 a worker that retires while pages are queued may never be
+  replaced and the queue hangs (cpython issue 115634);
 * a page has a *soft* deadline inside the worker (SIGALRM raises out of
   trafilatura; the worker lives on) and a *hard* deadline in the parent
   (soft + grace): past it the pool is killed and replaced, so a worker stuck
@@ -54,7 +58,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from watcher.extract.page import DEFAULT_OPTIONS, ExtractOptions, extract_page
-from watcher.extract.worker import PageInput, PageTask, init_worker, run_page
+from watcher.extract.worker import PageInput, PageTask, init_worker, ready, run_page
 from watcher.model import Extraction, ExtractionStatus
 
 # The GIL switch interval this process uses once it has a pool (CPython's default is
@@ -109,8 +113,7 @@ class ExtractorPool:
         self._generation = 0
         self._submitted = 0  # pages submitted to the current pool
         self._retired: dict[int, ProcessPoolExecutor] = {}  # generation -> pool finishing up
-        self._drained = threading.Event()  # clear while a retired pool finishes its pages
-        self._drained.set()
+        self._standby: ProcessPoolExecutor | None = None  # the next pool, started ahead
         self._async: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, asyncio.Lock] | None = None
         self._deadline_kills: set[int] = set()  # pool generations killed for a deadline
         self._last_generation: dict[int, int] = {}  # id(page) -> generation (async retries)
@@ -133,18 +136,30 @@ class ExtractorPool:
         with self._lock:
             executor, self._executor = self._executor, None
             retired = list(self._retired.values())
+            if self._standby is not None:
+                retired.append(self._standby)
+                self._standby = None
             self._retired.clear()
         for old in retired:
             _kill(old)
-        self._drained.set()
         if executor is not None:
             _kill(executor, patience=2.0)
 
     # -- async -------------------------------------------------------------------------
 
-    async def extract(self, body: bytes, *, url: str, content_type: str) -> Extraction:
-        """Extract one page in a worker, within the deadline."""
-        page = PageInput(body, url, content_type)
+    async def extract(
+        self,
+        body: bytes,
+        *,
+        url: str,
+        content_type: str,
+        options: ExtractOptions | None = None,
+    ) -> Extraction:
+        """Extract one page in a worker, within the deadline.
+
+        `options`, when given, replace the pool's for this page only.
+        """
+        page = PageInput(body, url, content_type, options)
         try:
             return await self._extract(page)
         finally:
@@ -174,12 +189,6 @@ class ExtractorPool:
     async def _attempt(self, page: PageInput) -> Extraction | None:
         """One run of a page; None when the pool broke under it."""
         self._maybe_retire()
-        give_up = time.monotonic() + self._hard_deadline
-        while not self._drained.is_set():  # the old pool's last pages; ~2 pages' time
-            if time.monotonic() > give_up:
-                self._kill_retired()
-                break
-            await asyncio.sleep(0.005)
         future, generation = self._submit(page)
         self._last_generation[id(page)] = generation
         try:
@@ -259,13 +268,13 @@ class ExtractorPool:
         if suspects:
             if not running:
                 index = suspects.popleft()
-                self._wait_drained()
+                self._maybe_retire()
                 future, generation = self._submit(pages[index])
                 running[future] = (index, time.monotonic(), True, generation)
             return
         while queue and len(running) < self.settings.in_flight:
             index = queue.popleft()
-            self._wait_drained()
+            self._maybe_retire()
             future, generation = self._submit(pages[index])
             running[future] = (index, time.monotonic(), False, generation)
 
@@ -310,62 +319,63 @@ class ExtractorPool:
     def _current(self) -> tuple[ProcessPoolExecutor, int]:
         with self._lock:
             if self._executor is None:
-                if sys.getswitchinterval() > SWITCH_INTERVAL:
-                    sys.setswitchinterval(SWITCH_INTERVAL)
-                context = multiprocessing.get_context(self.settings.start_method)
-                if self.settings.start_method == "forkserver":
-                    # Workers fork from a server that has imported trafilatura once.
-                    context.set_forkserver_preload(
-                        ["watcher.extract.worker", self._task.__module__, "trafilatura"]
-                    )
-                self._executor = ProcessPoolExecutor(
-                    max_workers=self.settings.workers,
-                    mp_context=context,
-                    initializer=init_worker,
-                )
+                self._executor, self._standby = self._standby or self._new_executor(), None
                 self._generation += 1
                 self._submitted = 0
             return self._executor, self._generation
 
+    def _new_executor(self) -> ProcessPoolExecutor:
+        """A pool (its workers start with its first submits)."""
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        context = multiprocessing.get_context(self.settings.start_method)
+        if self.settings.start_method == "forkserver":
+            # Workers fork from a server that has imported and warmed trafilatura.
+            context.set_forkserver_preload(
+                ["watcher.extract.warm", self._task.__module__, "watcher.extract.worker"]
+            )
+        return ProcessPoolExecutor(
+            max_workers=self.settings.workers, mp_context=context, initializer=init_worker
+        )
+
     def _maybe_retire(self) -> None:
-        """Past `max_tasks_per_child` pages per worker: retire the pool (see `_retire`)."""
+        """Past `max_tasks_per_child` pages per worker: retire the pool (see `_retire`).
+
+        `in_flight` pages before that, the replacement pool is started (its
+        workers forked and warmed by a no-op task each), so it takes pages at
+        once when the old pool retires, even when starting a worker takes
+        longer than the old pool's last pages.
+        """
         with self._lock:
             recycle_after = self.settings.max_tasks_per_child * self.settings.workers
-            if self._executor is not None and self._submitted >= recycle_after:
+            if self._executor is None:
+                return
+            if self._standby is None and self._submitted >= recycle_after - self.settings.in_flight:
+                self._standby = self._new_executor()
+                for _ in range(self.settings.workers):  # one spawn per submit, none idle yet
+                    self._standby.submit(ready)
+            if self._submitted >= recycle_after:
                 self._retire()
 
     def _retire(self) -> None:
-        """Hold the lock. The pool finishes its pages and exits; `_drained` says when."""
+        """Hold the lock. The pool finishes the pages it has and exits, in the background.
+
+        The next submit starts a fresh pool at once, so both run side by side
+        for the old one's last pages (at most `in_flight`): concurrency never
+        drops to zero while the old pool drains. A page stuck on the old pool
+        is still ended by its hard deadline (`_replace` finds retired pools).
+        """
         executor, generation = self._executor, self._generation
         assert executor is not None
         self._executor = None
         self._retired[generation] = executor
-        self._drained.clear()
 
         def drain() -> None:
             executor.shutdown(wait=True)
             with self._lock:
                 self._retired.pop(generation, None)
-                if not self._retired:
-                    self._drained.set()
 
         threading.Thread(target=drain, name="extract-pool-retire", daemon=True).start()
-
-    def _wait_drained(self) -> None:
-        """Sync callers: wait for a retiring pool to finish (kill it past the hard deadline)."""
-        self._maybe_retire()
-        if not self._drained.wait(self._hard_deadline):
-            self._kill_retired()
-
-    def _kill_retired(self) -> None:
-        """A retiring pool did not finish within the hard deadline: a worker is stuck."""
-        with self._lock:
-            retired = dict(self._retired)
-            self._retired.clear()
-            self._deadline_kills.update(retired)  # its other pages did nothing wrong
-            self._drained.set()
-        for executor in retired.values():
-            _kill(executor)
 
     def _replace(self, generation: int, *, deadline: bool = False) -> None:
         """Kill the pool of `generation` (current or retiring) unless it is gone already."""
@@ -374,8 +384,6 @@ class ExtractorPool:
                 executor, self._executor = self._executor, None
             elif generation in self._retired:
                 executor = self._retired.pop(generation)
-                if not self._retired:
-                    self._drained.set()
             else:
                 return
             if deadline:

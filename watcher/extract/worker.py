@@ -16,7 +16,7 @@ from types import FrameType
 from typing import Protocol
 
 from watcher.extract.budget import bind_to_parent
-from watcher.extract.page import ExtractOptions
+from watcher.extract.page import ExtractOptions, warm_up
 from watcher.model import Extraction, ExtractionStatus
 
 RESET_CACHES_EVERY = 50  # pages; trafilatura's caches grow ~1 MB per page
@@ -32,11 +32,16 @@ class PageTask(Protocol):
 
 @dataclass(frozen=True)
 class PageInput:
-    """One fetched page to extract; `content_type` is the raw header, charset included."""
+    """One fetched page to extract; `content_type` is the raw header, charset included.
+
+    `options`, when set, replace the pool's for this page (the pipeline asks
+    for no page metadata when the feed entry has its title and date).
+    """
 
     body: bytes
     url: str
     content_type: str = ""
+    options: ExtractOptions | None = None
 
 
 class _Deadline(BaseException):
@@ -56,12 +61,22 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
 
 
 def init_worker() -> None:
-    """The pool's initializer: die with the parent, the deadline's signal handler; Ctrl-C is the
-    parent's."""
+    """The pool's initializer: the deadline's signal handler, then the warm-up.
+
+    Ctrl-C is the parent's. The warm-up (`page.warm_up`) builds the date
+    parser's tables before the first page, whose deadline would otherwise
+    pay seconds for them; in a worker forked from the warmed forkserver it
+    finds them built and takes milliseconds.
+    """
     bind_to_parent()  # no orphaned workers, however the daemon ends
     signal.signal(signal.SIGALRM, _on_alarm)
     # The parent handles Ctrl-C and SIGTERM and shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warm_up()
+
+
+def ready() -> None:
+    """A no-op: submitted to a pool started ahead, so its workers start (and warm up) now."""
 
 
 def run_page(
@@ -71,7 +86,12 @@ def run_page(
     _WorkerState.in_task = True
     signal.setitimer(signal.ITIMER_REAL, deadline)
     try:
-        return task(page.body, url=page.url, content_type=page.content_type, options=options)
+        return task(
+            page.body,
+            url=page.url,
+            content_type=page.content_type,
+            options=page.options or options,
+        )
     except _Deadline:
         return Extraction(ExtractionStatus.FAILED, reason=f"deadline: over {deadline:g} s")
     finally:

@@ -19,6 +19,13 @@ encoded documents alike. What it guarantees:
 * `published` is UTC, or None when missing, unparsable, before 1995 (epoch
   0 and friends) or more than a day in the future; the pipeline then uses the
   first-seen time;
+* JSON Feed 1.0/1.1 (a JSON media type, or a body opening with `{`) is read
+  by `parse_json_feed` under the same rules (feedparser 6 cannot read it);
+* bytes that are valid UTF-8 with non-ASCII characters are read as UTF-8
+  even when the header or XML declaration says ISO-8859-1/windows-1252
+  (`utf8_despite_declaration`), as other feed readers do;
+* an entry's full content (`content:encoded`, Atom `<content>`, JSON Feed
+  `content_html`) is kept as plain text in `content`: it may be the article;
 * a bozo document that still yields entries keeps them (`bozo`,
   `bozo_reason`); nothing entry-like and no feed version -> `NOT_A_FEED`;
   a feed broken by a real XML error with no entries left -> `PARSE_ERROR`
@@ -30,10 +37,12 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import json
 import re
 import time
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
@@ -52,6 +61,7 @@ _HARMLESS = (
 )
 
 MAX_SUMMARY_CHARS = 50_000  # a summary is a fallback for matching, not the article
+MAX_CONTENT_CHARS = 500_000  # an entry's full content may be the article itself
 # Longer GUIDs/links are stored as their hash: feed_entries.key holds 255 characters,
 # and a shared key gets a 17-character `#suffix` (PostgreSQL refuses longer values).
 MAX_KEY_CHARS = 200
@@ -167,6 +177,16 @@ def _summary(entry: Mapping[str, Any]) -> str:
     return text[:MAX_SUMMARY_CHARS]
 
 
+def _content(entry: Mapping[str, Any]) -> str:
+    """The entry's full content (RSS `content:encoded`, Atom `<content>`) as plain text."""
+    content = _get(entry, "content")
+    if not (isinstance(content, list) and content and isinstance(content[0], Mapping)):
+        return ""
+    return max((_text(part, "value") for part in content if isinstance(part, Mapping)), key=len)[
+        :MAX_CONTENT_CHARS
+    ]
+
+
 def _link(entry: Mapping[str, Any], base: str) -> str | None:
     """The entry's absolute http(s) link, without fragment; None when it has none."""
     raw = _get(entry, "link")
@@ -218,9 +238,7 @@ def assign_keys(entries: list[FeedEntry]) -> tuple[FeedEntry, ...]:
         if key in seen:
             continue  # the same item twice in one document
         seen.add(key)
-        unique.append(
-            FeedEntry(key, entry.url, entry.title, entry.summary, entry.published, entry.guid)
-        )
+        unique.append(replace(entry, key=key))
     return tuple(unique)
 
 
@@ -242,6 +260,7 @@ def _entry(raw: Mapping[str, Any], base: str, now: datetime) -> FeedEntry | None
         summary=summary,
         published=published,
         guid=guid or None,
+        content=_content(raw),
     )
 
 
@@ -268,6 +287,9 @@ def parse_feed(
     response headers, `now` the clock used to reject future dates.
     """
     now = now or datetime.now(UTC)
+    if is_json_feed(body, headers):
+        return parse_json_feed(body, url=url, now=now)
+    body, headers = utf8_despite_declaration(body, headers)
     try:
         result = feedparser.parse(
             io.BytesIO(_SURROGATE_REF.sub(b"&#xFFFD;", strip_internal_dtd(body))),
@@ -291,6 +313,143 @@ def parse_feed(
         # A broken document (e.g. cut off mid-XML) with no items: a failure, never "all removed".
         return ParsedFeed((), title, bozo, reason, FetchOutcome.PARSE_ERROR)
     return ParsedFeed(assign_keys(entries), title, bozo, reason)
+
+
+# -- JSON Feed 1.0 / 1.1 (https://www.jsonfeed.org/version/1.1/) -----------------------
+
+_JSON_TYPES = ("application/feed+json", "application/json")
+
+
+def is_json_feed(body: bytes, headers: Mapping[str, str]) -> bool:
+    """Whether `body` is meant as a JSON Feed: a JSON media type, or a document opening with `{`.
+
+    feedparser 6 cannot read JSON Feed; XML never starts with `{`.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    media_type = lower.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type in _JSON_TYPES or body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
+def parse_json_feed(body: bytes, *, url: str, now: datetime) -> ParsedFeed:
+    """A JSON Feed (version 1 or 1.1) as entries, by the rules `parse_feed` applies to XML.
+
+    Item `id` (a string; 1.0 feeds may use numbers) is the GUID, `url` the
+    link (resolved against the feed's URL), `summary` (else the content) the
+    summary, `content_text` or `content_html` the content, `date_published`
+    (else `date_modified`, RFC 3339) the date. A document that is not a JSON
+    object with an `items` list is `NOT_A_FEED`; invalid JSON is `PARSE_ERROR`.
+    """
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return ParsedFeed((), bozo=True, bozo_reason=_reason(exc), error=FetchOutcome.PARSE_ERROR)
+    items = document.get("items") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        reason = "JSON without an items list"
+        return ParsedFeed((), bozo=True, bozo_reason=reason, error=FetchOutcome.NOT_A_FEED)
+    title = document.get("title")
+    entries = [e for e in (_json_entry(i, url, now) for i in items if isinstance(i, dict)) if e]
+    return ParsedFeed(assign_keys(entries), clean_text(title) if isinstance(title, str) else "")
+
+
+def _json_entry(item: Mapping[str, Any], base: str, now: datetime) -> FeedEntry | None:
+    """One JSON Feed item; None when it has nothing to identify or match."""
+
+    def string(name: str) -> str:
+        value = item.get(name)
+        return value if isinstance(value, str) else ""
+
+    raw_id = item.get("id")
+    guid = clean_text(str(raw_id)) if isinstance(raw_id, str | int) else ""
+    url = _link({"link": string("url") or string("external_url")}, base)
+    title = clean_text(string("title"))
+    content = clean_text(string("content_text")) or html_to_text(string("content_html"))
+    summary = (clean_text(string("summary")) or content)[:MAX_SUMMARY_CHARS]
+    if not (guid or url or title or summary):
+        return None
+    published = _json_date(string("date_published"), now) or _json_date(
+        string("date_modified"), now
+    )
+    return FeedEntry(
+        key=_base_key(guid or None, url, title, summary),
+        url=url,
+        title=title,
+        summary=summary,
+        published=published,
+        guid=guid or None,
+        content=content[:MAX_CONTENT_CHARS],
+    )
+
+
+def _json_date(value: str, now: datetime) -> datetime | None:
+    """An RFC 3339 date as UTC, or None when missing, unparsable or implausible."""
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    return when if EARLIEST <= when <= now + FUTURE_SLACK else None
+
+
+# -- UTF-8 declared as a Latin-1 family encoding ---------------------------------------
+
+_LATIN1_LABELS = frozenset(
+    {
+        "iso-8859-1",
+        "iso8859-1",
+        "latin1",
+        "latin-1",
+        "l1",
+        "windows-1252",
+        "cp1252",
+        "us-ascii",
+        "ascii",
+        "iso-8859-15",
+        "latin-9",
+    }
+)
+_XML_ENCODING = re.compile(rb"(<\?xml[^>]*?encoding\s*=\s*[\"'])([\w.:-]+)([\"'])", re.IGNORECASE)
+_CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)[\"']?", re.IGNORECASE)
+
+
+def utf8_despite_declaration(
+    body: bytes, headers: Mapping[str, str]
+) -> tuple[bytes, Mapping[str, str]]:
+    """`body` and `headers` relabelled as UTF-8 when a Latin-1 label is wrong about them.
+
+    Bytes with non-ASCII characters that are valid UTF-8 are practically never
+    Latin-1 or windows-1252 text (`Café` in windows-1252 is not valid UTF-8),
+    so when the Content-Type charset or the XML declaration says one of those,
+    the declaration is the mistake: decoding by it would give `CafÃ©`, as
+    other feed readers do not. Any other declaration, and bytes that are
+    ASCII or not valid UTF-8, are left as they are.
+    """
+    if body.isascii():
+        return body, headers
+    header_label = ""
+    for name, value in headers.items():
+        if name.lower() == "content-type":
+            match = _CHARSET_PARAM.search(value)
+            header_label = match.group(1).lower() if match else ""
+    xml = _XML_ENCODING.search(body[:1024])
+    xml_label = xml.group(2).decode("ascii", errors="replace").lower() if xml else ""
+    if not ({header_label, xml_label} & _LATIN1_LABELS):
+        return body, headers
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body, headers
+    if xml:
+        body = body[: xml.start(2)] + b"utf-8" + body[xml.end(2) :]
+    relabelled = {
+        name: _CHARSET_PARAM.sub("charset=utf-8", value)
+        if name.lower() == "content-type"
+        else value
+        for name, value in headers.items()
+    }
+    return body, relabelled
 
 
 def _reason(exc: object) -> str:

@@ -1,7 +1,8 @@
 """One feed entry through the per-article stages: fetch, extract, canonicalise, match.
 
 `process_entry` never raises for anything the internet does: an article page
-that cannot be fetched or extracted keeps the feed's title and summary (with
+that cannot be fetched or extracted keeps the feed's title and the fuller of its summary
+and content (with
 the reason recorded), so a hit on the title is never lost.
 """
 
@@ -9,16 +10,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Set
+from dataclasses import replace
 
+from watcher.extract.page import ExtractOptions, Metadata
 from watcher.extract.pool import ExtractorPool
 from watcher.ingest.fetch import USER_AGENT, Fetcher, FetchSettings
 from watcher.model import (
     ArticleRecord,
     Document,
+    ExtractedPage,
     Extraction,
     ExtractionStatus,
     FeedEntry,
     FetchOutcome,
+    FetchPages,
 )
 from watcher.rules.active import RuleSnapshot
 from watcher.settings import FetchConfig
@@ -54,6 +59,13 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
+# An entry whose full content has this many characters (plain text) carries the article:
+# with `fetch_pages = "auto"` its page is not fetched. Summaries and teasers are shorter.
+FULL_CONTENT_CHARS = 1000
+# A page's text under this share of the entry's own content was cut: the feed's is kept.
+FEED_GUARD_SHARE = 0.8
+
+
 async def process_entry(
     entry: FeedEntry,
     *,
@@ -62,21 +74,35 @@ async def process_entry(
     rules: RuleSnapshot,
     cfg: FetchConfig,
     stored: Set[str],
+    fetch_pages: FetchPages = FetchPages.AUTO,
 ) -> ArticleRecord:
-    """Fetch, extract and match one new entry; `stored` are canonical URLs already kept."""
+    """Fetch, extract and match one new entry; `stored` are canonical URLs already kept.
+
+    `fetch_pages` is the source's setting (see `FetchPages`). A page's
+    extraction is checked against the entry's own content: when the page
+    gave much less text, the feed's text is kept and the article is `PARTIAL`.
+    """
     canonical = entry_canonical(entry)
     if canonical in stored:
         return _existing(entry, canonical)
     url = entry.url or ""
-    if not entry.url:
+    if fetch_pages is FetchPages.NEVER or (
+        fetch_pages is FetchPages.AUTO and len(entry.content) >= FULL_CONTENT_CHARS
+    ):
+        extraction = _from_feed(entry, extractor.options.min_text_chars)
+    elif not entry.url:
         extraction = Extraction(ExtractionStatus.NO_LINK, reason="the entry has no link")
     else:
         page = await fetcher.fetch(entry.url, max_bytes=cfg.max_page_bytes)
         if page.ok:
             url = page.final_url or entry.url
             extraction = await extractor.extract(
-                page.body, url=url, content_type=page.headers.get("content-type", "")
+                page.body,
+                url=url,
+                content_type=page.headers.get("content-type", ""),
+                options=_options_for(entry, extractor.options),
             )
+            extraction = _guard_with_feed(extraction, entry)
         else:
             status = (
                 ExtractionStatus.BLOCKED
@@ -84,11 +110,11 @@ async def process_entry(
                 else ExtractionStatus.UNREACHABLE
             )
             extraction = Extraction(status, reason=f"{page.outcome}: {page.error}")
-    title, text = entry.title, entry.summary
+    title, text = entry.title, max(entry.summary, entry.content, key=len)
     author = language = None
     published = entry.published
     found_fp: bytes | None = None
-    if extraction.status is ExtractionStatus.OK and extraction.page is not None:
+    if extraction.status in _HAS_TEXT and extraction.page is not None:
         found = extraction.page
         title = entry.title or found.title
         text = found.text
@@ -121,6 +147,41 @@ async def process_entry(
         hits=hits,
         routes=rules.routes_for(hits),
     )
+
+
+_HAS_TEXT = (ExtractionStatus.OK, ExtractionStatus.PARTIAL)
+
+
+def _options_for(entry: FeedEntry, options: ExtractOptions) -> ExtractOptions:
+    """The pool's options, without page metadata when the entry has its title and date."""
+    if entry.title and entry.published is not None:
+        return replace(options, metadata=Metadata.NONE)
+    return options
+
+
+def _from_feed(entry: FeedEntry, min_chars: int) -> Extraction:
+    """The entry's own content as the article (its page not fetched)."""
+    if len(entry.content) < min_chars:
+        return Extraction(
+            ExtractionStatus.SKIPPED,
+            reason=f"page not fetched (fetch_pages); feed content {len(entry.content)} chars",
+        )
+    page = ExtractedPage(title=entry.title, text=entry.content, published=entry.published)
+    return Extraction(ExtractionStatus.OK, page=page, reason="the feed's full content")
+
+
+def _guard_with_feed(extraction: Extraction, entry: FeedEntry) -> Extraction:
+    """The extraction, or the entry's content when the page's text is much shorter than it."""
+    page = extraction.page
+    if page is None or len(entry.content) <= len(page.text) / FEED_GUARD_SHARE:
+        return extraction
+    if extraction.status not in _HAS_TEXT and len(entry.content) < FULL_CONTENT_CHARS:
+        return extraction  # a teaser page and a teaser feed: nothing says there is more
+    reason = (
+        f"page text {len(page.text)} chars < feed content {len(entry.content)}; kept the feed's"
+    )
+    kept = replace(page, text=entry.content, fingerprint=None)
+    return Extraction(ExtractionStatus.PARTIAL, page=kept, reason=reason)
 
 
 def _existing(entry: FeedEntry, canonical: str) -> ArticleRecord:

@@ -302,6 +302,7 @@ class Pipeline:
                         rules=matcher,
                         cfg=self.config.fetch,
                         stored=stored,
+                        fetch_pages=spec.fetch_pages,
                     )
                 )
                 for e in fresh

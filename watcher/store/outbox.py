@@ -168,6 +168,7 @@ def _items(session: Session, query: _ItemQuery) -> tuple[OutboxItem, ...]:
                     hits=load_hits(session, article.id),
                     story_id=article.story_id,
                     thread_ts=parent_ts if alert.kind is AlertKind.REPLY else None,
+                    partial=article.extraction_status == "partial",
                 ),
             )
         )

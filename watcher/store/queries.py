@@ -27,6 +27,7 @@ class HitView:
     title: str
     outlet: str
     published_at: datetime | None
+    extraction: str = "ok"  # the article's extraction status; `partial`: its text may be cut
 
 
 def list_hits(
@@ -59,6 +60,7 @@ def list_hits(
             title=article.title,
             outlet=article.outlet,
             published_at=article.published_at,
+            extraction=article.extraction_status,
         )
         for hit, article in session.execute(query)
     ]

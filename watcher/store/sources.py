@@ -81,6 +81,7 @@ class SourceStatus:
     empty_polls: int = 0  # successful polls in a row whose document had no entries
     empty_since: datetime | None = None
     polled_by: str | None = None  # the daemon process (`host:pid`) that polled it last
+    partial: int = 0  # stored articles whose text may be cut (extraction status `partial`)
 
 
 def sync_sources(session: Session, specs: Sequence[SourceSpec], now: datetime) -> None:
@@ -248,6 +249,13 @@ def source_statuses(session: Session, now: datetime) -> list[SourceStatus]:
             select(ArticleRow.source_id, func.count()).group_by(ArticleRow.source_id)
         ).all()
     )
+    partial = dict(
+        session.execute(
+            select(ArticleRow.source_id, func.count())
+            .where(ArticleRow.extraction_status == "partial")
+            .group_by(ArticleRow.source_id)
+        ).all()
+    )
     statuses = []
     for row in session.scalars(select(SourceRow).order_by(SourceRow.id)):
         if not row.enabled:
@@ -282,6 +290,7 @@ def source_statuses(session: Session, now: datetime) -> list[SourceStatus]:
                 empty_polls=row.empty_polls or 0,
                 empty_since=row.empty_since,
                 polled_by=row.polled_by,
+                partial=partial.get(row.id, 0),
             )
         )
     return statuses
