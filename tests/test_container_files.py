@@ -140,12 +140,17 @@ def test_ci_run_requires_the_corpora_exactly_when_they_are_beside_the_clone(
 
 
 def test_ci_run_requires_the_browser_for_both_suites(tmp_path: Path) -> None:
-    """.ci/run exports WATCHER_REQUIRE_BROWSER=1, so the browser tests cannot skip in CI."""
+    """.ci/run exports WATCHER_REQUIRE_BROWSER=1, so the browser tests cannot skip in CI
+    (in every suite it runs)."""
     _repo, calls, code, stderr = _run_ci_script(
         tmp_path, 'echo "make $* [${WATCHER_REQUIRE_BROWSER:-}]" >> "CALLS"'
     )
     assert code == 0, stderr
-    assert calls.read_text().splitlines() == ["make test [1]", "make test-long [1]"]
+    assert calls.read_text().splitlines() == [
+        "make test [1]",
+        "make test-long [1]",
+        "make test-container [1]",
+    ]
 
 
 def test_ci_run_names_no_package_hosts() -> None:

@@ -29,6 +29,7 @@ from tests.support.slackstub import SlackStub
 from watcher.alerts.feedback import parse_interaction
 from watcher.alerts.slack import SlackBotSender
 from watcher.cli.main import main
+from watcher.daemon.console import judged_precision
 from watcher.daemon.scrape import DatabaseCollector
 from watcher.model import FeedbackAction
 from watcher.rules.corpus import load_corpus
@@ -133,6 +134,18 @@ def test_rules_stats_counts_alerts_verdicts_and_precision(
         str(_config(tmp_path, database_url)),
     )
     assert {row["rule"]: row for row in json.loads(out)} == stats
+
+
+def test_the_console_shows_the_same_precision_as_rules_stats(
+    db: Database, scenario: dict[int, str]
+) -> None:
+    """The console's precision column (wired when feedback is on) is `rules stats`'s."""
+    precision = judged_precision(db, clock=lambda: NOW)
+    assert precision("aukus-japan") == pytest.approx(2 / 3)
+    assert precision("clearance") == pytest.approx(1 / 3)
+    assert precision("no-such-rule") is None
+    later = judged_precision(db, clock=lambda: NOW + timedelta(days=31))
+    assert later("aukus-japan") is None  # outside its 30 days
 
 
 def test_rules_stats_trend_and_period(db: Database, scenario: dict[int, str]) -> None:

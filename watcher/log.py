@@ -34,10 +34,16 @@ _PARAM = re.compile(r"(?m)((?:^|[?&;#\s])([^=&#;\s\"'<>?/:]+)=)([^&#;\s\"'<>]+)"
 _SECRET_NAME = re.compile(
     r"(?i)key|token|secret|signature|passw|pwd|auth|credential|session|(?:^|[-_.])sig(?:$|[-_.])"
 )
-# Slack tokens (bot, user, app-level, refresh, config) and incoming-webhook paths.
 # `user:password@host` without a scheme in front (a malformed database URL such as
 # `postgresql//user:pw@host/db` is echoed back in its error message).
 _BARE_USERINFO = re.compile(r"(?<![\w.%+-])([\w.%+-]+):([^\s/@:]+)@(?=[\w\[])")
+# An HTTP credential quoted in an error: `Authorization: Bearer …` or `Basic …`, a run of
+# 8 or more token characters with a digit or symbol in it (so "Basic authentication"
+# stays readable).
+_AUTH_SCHEME = re.compile(
+    r"(?i)\b(Bearer|Basic)\s+(?=[A-Za-z._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}"
+)
+# Slack tokens (bot, user, app-level, refresh, config) and incoming-webhook paths.
 _SLACK_TOKEN = re.compile(r"\b(?:xox[abposre]|xapp)-[A-Za-z0-9-]+")
 _SLACK_WEBHOOK = re.compile(r"(?i)(hooks\.slack\.com/(?:services|workflows|triggers)/)[^\s\"'<>]+")
 
@@ -48,7 +54,8 @@ def redact_secrets(text: str) -> str:
     URL user-info (`https://user:***@host`, `https://***@host`), query
     parameters whose names look like keys, tokens, signatures or passwords
     (`?api_key=***`), database URL passwords (the same user-info rule),
-    Slack tokens (`xoxb-…`, `xapp-…`) and incoming-webhook paths. Linear in
+    Slack tokens (`xoxb-…`, `xapp-…`), incoming-webhook paths and quoted HTTP
+    credentials (`Bearer …`, `Basic …`). Linear in
     the length of `text`; text without any of them comes back unchanged.
     """
     if "://" in text:
@@ -57,6 +64,7 @@ def redact_secrets(text: str) -> str:
         text = _BARE_USERINFO.sub(rf"\1:{MASK}@", text)
     if "=" in text:
         text = _PARAM.sub(_mask_param, text)
+    text = _AUTH_SCHEME.sub(rf"\1 {MASK}", text)
     if "x" in text:
         text = _SLACK_TOKEN.sub(MASK, text)
     if "hooks" in text:

@@ -64,7 +64,7 @@ class Project:
     slack: SlackStub
     articles: list[Article]
 
-    def compose(self, *args: str, timeout: float = 600) -> str:
+    def compose(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> str:
         files = [
             "-f",
             str(ROOT / "compose.yaml"),
@@ -74,7 +74,7 @@ class Project:
         result = subprocess.run(
             ["podman-compose", "-p", self.name, *files, *args],
             cwd=ROOT,
-            env=self.env,
+            env=env or self.env,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -99,9 +99,10 @@ class Project:
     def logs(self, service: str = "watcher", lines: int = 30) -> str:
         return podman("logs", "--tail", str(lines), self.container(service), check=False)
 
-    def healthz(self) -> tuple[int, dict[str, object]] | None:
+    def healthz(self, port: int | None = None) -> tuple[int, dict[str, object]] | None:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:
+            url = f"http://127.0.0.1:{port or self.port}/healthz"
+            with urllib.request.urlopen(url, timeout=5) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
@@ -142,10 +143,11 @@ def project(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pr
             POSTGRES_PASSWORD=unique("pw"),
             SLACK_BOT_TOKEN="xoxb-compose-test",
             WATCHER_SLACK_BASE_URL=f"http://{HOST_GATEWAY}:{slack.port}/api/",
-            HOST_PORT=str(free_port()),
+            PUBLISH=f"{free_port()}:8080",
             WATCHER_TEST_CONFIG_DIR=str(config_dir),
         )
-        state = Project(unique("watcher-test"), env, int(env["HOST_PORT"]), slack, articles)
+        host_port = int(env["PUBLISH"].split(":")[0])
+        state = Project(unique("watcher-test"), env, host_port, slack, articles)
         try:
             yield state
         finally:
@@ -154,8 +156,8 @@ def project(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pr
                  "-f", str(ROOT / "tests/container/compose.test.yaml"), "down", "-v", "-t", "15"],
                 cwd=ROOT, env=env, capture_output=True, timeout=300, check=False,
             )  # fmt: skip
-            for service in ("watcher", "postgres"):
-                podman("rm", "-f", f"{state.name}_{service}_1", check=False)
+            for name in ("watcher_1", "watcher_2", "watcher_3", "postgres_1"):
+                podman("rm", "-f", f"{state.name}_{name}", check=False)
 
 
 def test_compose_migrates_postgres_polls_alerts_and_both_are_healthy(project: Project) -> None:
@@ -238,3 +240,39 @@ def test_compose_passes_no_secret_into_the_image(project: Project) -> None:
     )  # fmt: skip
     env = podman("inspect", "--format", "{{json .Config.Env}}", project.container("watcher"))
     assert "SLACK_BOT_TOKEN=xoxb-compose-test" in env
+
+
+def test_compose_scales_to_three_daemons_that_share_the_work(project: Project) -> None:
+    """`PUBLISH=8080 podman-compose up --scale watcher=3`: three daemons on the one
+    PostgreSQL, each healthy on a host port of its own and counting three processes
+    alive (the shared queue); what was stored and alerted is not alerted again."""
+    sent = len(project.slack.delivered)
+    hits = project.psql("SELECT count(*) FROM hits")
+    started = time.monotonic()
+    project.compose("up", "-d", "--scale", "watcher=3", env=dict(project.env, PUBLISH="8080"))
+
+    def replicas() -> list[str]:
+        return podman(
+            "ps", "--format", "{{.Names}}",
+            "--filter", f"label=io.podman.compose.project={project.name}",
+            "--filter", "label=com.docker.compose.service=watcher",
+        ).split()  # fmt: skip
+
+    names = wait_until("three watcher replicas", lambda: len(replicas()) == 3 and replicas(), 120)
+    ports = [int(podman("port", name, "8080").strip().rsplit(":", 1)[1]) for name in names]
+    assert len(set(ports)) == 3, ports
+    for port in ports:
+        wait_until(
+            f"/healthz 200 with 3 processes alive on port {port}",
+            lambda port=port: (
+                (got := project.healthz(port)) is not None
+                and got[0] == 200
+                and got[1].get("processes_alive") == 3
+            ),
+            180,
+            tail=lambda: podman("logs", "--tail", "30", names[-1], check=False),
+        )
+    timed("compose --scale watcher=3 to three healthy daemons", started)
+    time.sleep(10)  # a few poll ticks with three processes sharing the sources
+    assert project.psql("SELECT count(*) FROM hits") == hits
+    assert len(project.slack.delivered) == sent

@@ -226,7 +226,7 @@ def _trafilatura(
         favor_recall=recall,
         include_comments=options.include_comments,
         include_tables=options.include_tables,
-        deduplicate=False,  # process-global state (STACK pitfall 6)
+        deduplicate=False,  # trafilatura's deduplication keeps state across pages
         with_metadata=False,
     )
     if document is None:

@@ -14,9 +14,16 @@ package data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
 from watcher.daemon.app import App
 from watcher.daemon.console.access import console_refusal
-from watcher.daemon.console.pages import ConsoleDeps, add_console
+from watcher.daemon.console.pages import ConsoleDeps, Precision, add_console
+from watcher.store.db import Database
+from watcher.store.judgments import rule_stats
+
+PRECISION_WINDOW = timedelta(days=30)  # the judgments a rule's precision is computed over
 
 __all__ = ["ConsoleDeps", "add_console", "console_deps", "console_refusal"]
 
@@ -34,4 +41,21 @@ def console_deps(app: App) -> ConsoleDeps:
         rules_dir=config.rules_dir,
         token=config.web_token,
         secrets=secrets + header_values,
+        # Analysts judge alerts only where the feedback buttons are on.
+        precision=judged_precision(app.db) if config.slack.interactive else None,
     )
+
+
+def judged_precision(
+    db: Database, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Precision:
+    """A rule's precision from the analysts' judgments of its last 30 days of alerts
+    (None when none were judged), as `watcher rules stats` computes it."""
+
+    def precision(rule_id: str) -> float | None:
+        now = clock()
+        with db.session() as session:
+            stats = rule_stats(session, since=now - PRECISION_WINDOW, now=now)
+        return next((s.precision for s in stats if s.rule_id == rule_id), None)
+
+    return precision
