@@ -40,6 +40,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-compile --no-deps --no-build-i
 
 # What the runtime does not need (about 110 MB; the breakdown is in BENCHMARKS.md):
 # - the build tools, pip included (the image never installs anything at run time);
+#   `packaging` stays: Procrastinate reads versions with it at run time;
 # - bytecode, except for the modules the daemon, the extraction workers and the
 #   CLI actually import (container/precompile.py: ~15 of the ~60 MB, and a start
 #   as fast as with all of it);
@@ -49,7 +50,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-compile --no-deps --no-build-i
 # trafilatura, htmldate, dateparser and justext data stay whole: extraction uses it.
 # precompile.py fails the build if extraction or migrations stop working.
 ARG SITE=/opt/venv/lib/python3.11/site-packages
-RUN /opt/venv/bin/python -m pip uninstall --yes --quiet setuptools wheel packaging \
+RUN /opt/venv/bin/python -m pip uninstall --yes --quiet setuptools wheel \
     && /opt/venv/bin/python -m pip uninstall --yes --quiet pip \
     && find /opt/venv -depth -name __pycache__ -type d -exec rm -rf {} + \
     && find "$SITE/numpy" -depth -type d -name tests -exec rm -rf {} + \
