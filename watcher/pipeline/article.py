@@ -62,6 +62,8 @@ def content_hash(title: str, text: str) -> str:
 # An entry whose full content has this many characters (plain text) carries the article:
 # with `fetch_pages = "auto"` its page is not fetched. Summaries and teasers are shorter.
 FULL_CONTENT_CHARS = 1000
+# The reason recorded for an article whose text is the feed entry's own full content.
+FROM_FEED_REASON = "the feed's full content"
 # A page's text under this share of the entry's own content was cut: the feed's is kept.
 FEED_GUARD_SHARE = 0.8
 
@@ -167,7 +169,7 @@ def _from_feed(entry: FeedEntry, min_chars: int) -> Extraction:
             reason=f"page not fetched (fetch_pages); feed content {len(entry.content)} chars",
         )
     page = ExtractedPage(title=entry.title, text=entry.content, published=entry.published)
-    return Extraction(ExtractionStatus.OK, page=page, reason="the feed's full content")
+    return Extraction(ExtractionStatus.OK, page=page, reason=FROM_FEED_REASON)
 
 
 def _guard_with_feed(extraction: Extraction, entry: FeedEntry) -> Extraction:
