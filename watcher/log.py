@@ -29,10 +29,12 @@ MASK = "***"
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s@?#:]*)(:[^/\s@?#]*)?@")
 # A `name=value` pair (a query or fragment parameter, or one in free text) whose name looks
 # like a credential: `api_key`, `apikey`, `access_token`, `X-Amz-Signature`, `sig`,
-# `client_secret`, `password`, `pwd`, `auth`, `X-Amz-Credential`, `sessionid`...
+# `client_secret`, `password`, `pwd`, `auth`, `X-Amz-Credential`, `sessionid`, the
+# `ticket` of a Slack Socket Mode WebSocket URL...
 _PARAM = re.compile(r"(?m)((?:^|[?&;#\s])([^=&#;\s\"'<>?/:]+)=)([^&#;\s\"'<>]+)")
 _SECRET_NAME = re.compile(
-    r"(?i)key|token|secret|signature|passw|pwd|auth|credential|session|(?:^|[-_.])sig(?:$|[-_.])"
+    r"(?i)key|token|secret|signature|passw|pwd|auth|credential|session|ticket|"
+    r"(?:^|[-_.])sig(?:$|[-_.])"
 )
 # `user:password@host` without a scheme in front (a malformed database URL such as
 # `postgresql//user:pw@host/db` is echoed back in its error message).

@@ -24,7 +24,7 @@ updates run at once; a periodic pass (`retry_tick`) retries the failed ones.
 
 Secrets: the tokens and the WebSocket URL (its `ticket` is a credential)
 never reach a log line; slack-sdk's loggers are pinned at WARNING and what
-they do print goes through `redact_secrets`.
+they do print goes through the project's one redaction (`watcher.log.redact_secrets`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from typing import Any
 
 import structlog
@@ -44,9 +43,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from watcher.alerts.feedback import parse_interaction
 from watcher.daemon.health import off_loop
+from watcher.log import RedactingFilter, redact_secrets
 from watcher.pipeline.feedback import FeedbackLoop, RecordReport
 
-__all__ = ["FeedbackSocket", "redact_secrets"]
+__all__ = ["FeedbackSocket"]
 
 log = structlog.get_logger("watcher.daemon.socket_mode")
 
@@ -55,30 +55,9 @@ STOP_TIMEOUT = 1.5  # seconds the connection gets to close at SIGTERM
 PING_INTERVAL = 5.0  # seconds between pings; no pong for 4 of them means a stale connection
 RETRY_TICK = 5.0  # seconds between passes over message updates that are due again
 
-_SECRET = re.compile(r"xapp-[\w-]+|xox[a-z]-[\w-]+|(?<=ticket=)[^&\s'\"]+")
-
-
-def redact_secrets(text: str) -> str:
-    """`text` with Slack tokens and WebSocket tickets replaced by `[redacted]`."""
-    return _SECRET.sub("[redacted]", text)
-
-
-class _RedactingFilter(logging.Filter):
-    """Rewrites slack-sdk's log records without tokens or tickets (tracebacks included)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + logging.Formatter().formatException(record.exc_info)
-            record.exc_info = None
-            record.exc_text = None
-        record.msg, record.args = redact_secrets(message), ()
-        return True
-
-
 _SDK_LOGGER = logging.getLogger("watcher.daemon.socket_mode.sdk")
 _SDK_LOGGER.setLevel(logging.WARNING)
-_SDK_LOGGER.addFilter(_RedactingFilter())
+_SDK_LOGGER.addFilter(RedactingFilter())  # tokens and tickets out of slack-sdk's lines
 
 
 class _Client(SocketModeClient):
