@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from watcher.config import load_config, parse_duration
+from watcher.config import load_config
 from watcher.errors import ConfigError
 from watcher.model import SourceKind
-from watcher.settings import DEFAULT_DATABASE_URL
+from watcher.settings import DEFAULT_DATABASE_URL, parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 

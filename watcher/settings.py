@@ -8,6 +8,7 @@ its: nothing below the daemon's assembly and the CLI imports that module.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -173,3 +174,30 @@ def parse_listen(listen: str) -> tuple[str, int]:
         raise ConfigError(f"web.listen must be host:port, got {listen!r}")
     host = host.strip("[]")
     return host, int(port_text)
+
+
+_DURATION = re.compile(r"^\s*(\d{1,12})\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# The longest duration any setting takes (intervals, windows, ticks, retention): ten
+# years. Past it a value is a typo, and times computed from it (the next poll, a backoff
+# of 2**16 intervals) would overflow Python's dates.
+MAX_DURATION = timedelta(days=3650)
+
+
+def parse_duration(value: object, *, where: str = "duration") -> timedelta:
+    """`"15m"`, `"1h"`, `"7d"`, `"30s"`, `"2w"` (or a number of seconds) -> timedelta.
+
+    At most `MAX_DURATION`; anything else is a ConfigError naming `where`.
+    """
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        seconds = float(value)
+    elif isinstance(value, str):
+        m = _DURATION.match(value)
+        if m and int(m.group(1)) > 0:
+            seconds = float(int(m.group(1)) * _UNITS[m.group(2)])
+    if seconds is None:  # NaN too: it is not > 0
+        raise ConfigError(f"{where}: expected a duration like '15m', '1h' or '7d', got {value!r}")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ConfigError(f"{where}: at most {MAX_DURATION.days} days, got {value!r}")
+    return timedelta(seconds=seconds)

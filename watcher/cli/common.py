@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 
 import click
 
-from watcher.config import load_config, parse_duration
+from watcher.config import load_config
 from watcher.errors import ConfigError, DocumentError, RuleError, StorageError, WatcherError
 from watcher.log import redact_secrets
-from watcher.settings import Config
+from watcher.settings import Config, parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 

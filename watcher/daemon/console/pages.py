@@ -31,13 +31,14 @@ from watcher.daemon.console.access import (
 from watcher.daemon.console.chart import hits_chart
 from watcher.daemon.console.highlight import excerpts, marked, spans_in
 from watcher.daemon.console.redact import redact
-from watcher.errors import RuleError
+from watcher.errors import ConfigError, RuleError
 from watcher.model import Document, TermMatch
 from watcher.pipeline.preview import PreviewResult, preview
 from watcher.rules.active import RuleSnapshot
 from watcher.rules.load import Rule, load_rules_and_sets
 from watcher.rules.match import compile_rules, match
 from watcher.rules.parse import QuerySyntaxError, parse_query
+from watcher.settings import parse_duration
 from watcher.store.console_queries import (
     articles_by_id,
     hits_by_day,
@@ -58,8 +59,6 @@ PAGE_SIZE = 25
 CHART_DAYS = 30
 PREVIEW_SHOWN = 50
 MAX_SINCE = timedelta(days=366)
-_SINCE = re.compile(r"^\s*(\d{1,4})\s*([hdw])\s*$")
-_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 _SEARCH_TERMS = re.compile(r'"([^"]*)"|(\S+)')
 
 Precision = Callable[[str], float | None]
@@ -83,13 +82,14 @@ class ConsoleDeps:
 
 
 def parse_since(text: str | None, default: timedelta = timedelta(days=30)) -> timedelta:
-    """`30d`, `12h`, `2w` (at most a year) -> a timedelta; ValueError otherwise."""
+    """`30d`, `12h`, `2w` (the durations of `watcher.toml`, at most a year) -> a
+    timedelta; ValueError otherwise."""
     if not text:
         return default
-    found = _SINCE.match(text)
-    if not found or int(found.group(1)) == 0:
-        raise ValueError(f"since: expected a duration like 30d, 12h or 2w, got {text!r}")
-    value = int(found.group(1)) * _UNITS[found.group(2)]
+    try:
+        value = parse_duration(text, where="since")
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
     if value > MAX_SINCE:
         raise ValueError("since: at most 366 days")
     return value
