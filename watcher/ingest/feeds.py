@@ -248,11 +248,24 @@ def _entry(raw: Mapping[str, Any], base: str, now: datetime) -> FeedEntry | None
     url = _link(raw, base)
     title = _text(raw, "title")
     summary = _summary(raw)
-    if not (guid or url or title or summary):
-        return None  # nothing to identify or match
     published = plausible_date(_get(raw, "published_parsed"), now) or plausible_date(
         _get(raw, "updated_parsed"), now
     )
+    return _feed_entry(guid, url, title, summary, published=published, content=_content(raw))
+
+
+def _feed_entry(
+    guid: str,
+    url: str | None,
+    title: str,
+    summary: str,
+    *,
+    published: datetime | None,
+    content: str,
+) -> FeedEntry | None:
+    """The entry of either feed format, keyed; None when it has nothing to identify or match."""
+    if not (guid or url or title or summary):
+        return None
     return FeedEntry(
         key=_base_key(guid or None, url, title, summary),
         url=url,
@@ -260,7 +273,7 @@ def _entry(raw: Mapping[str, Any], base: str, now: datetime) -> FeedEntry | None
         summary=summary,
         published=published,
         guid=guid or None,
-        content=_content(raw),
+        content=content,
     )
 
 
@@ -365,26 +378,20 @@ def _json_entry(item: Mapping[str, Any], base: str, now: datetime) -> FeedEntry 
     title = clean_text(string("title"))
     content = clean_text(string("content_text")) or html_to_text(string("content_html"))
     summary = (clean_text(string("summary")) or content)[:MAX_SUMMARY_CHARS]
-    if not (guid or url or title or summary):
+    published = iso_date(string("date_published"), now) or iso_date(string("date_modified"), now)
+    return _feed_entry(
+        guid, url, title, summary, published=published, content=content[:MAX_CONTENT_CHARS]
+    )
+
+
+def iso_date(value: str, now: datetime) -> datetime | None:
+    """An ISO 8601 / RFC 3339 date (JSON Feed, sitemaps' W3C datetimes) as aware UTC,
+    or None when missing, unparsable or implausible; a date without a zone is UTC."""
+    text = value.strip()
+    if not text:
         return None
-    published = _json_date(string("date_published"), now) or _json_date(
-        string("date_modified"), now
-    )
-    return FeedEntry(
-        key=_base_key(guid or None, url, title, summary),
-        url=url,
-        title=title,
-        summary=summary,
-        published=published,
-        guid=guid or None,
-        content=content[:MAX_CONTENT_CHARS],
-    )
-
-
-def _json_date(value: str, now: datetime) -> datetime | None:
-    """An RFC 3339 date as UTC, or None when missing, unparsable or implausible."""
     try:
-        when = datetime.fromisoformat(value.strip())
+        when = datetime.fromisoformat(text)
     except ValueError:
         return None
     if when.tzinfo is None:

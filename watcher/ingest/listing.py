@@ -28,7 +28,7 @@ from urllib.parse import urldefrag, urljoin
 from lxml import etree, html
 
 from watcher.errors import ConfigError
-from watcher.ingest.feeds import EARLIEST, FUTURE_SLACK, assign_keys
+from watcher.ingest.feeds import assign_keys, iso_date
 from watcher.model import FeedEntry, FetchOutcome, ParsedFeed
 from watcher.text.charset import decode_html
 from watcher.text.html import clean_text
@@ -168,21 +168,6 @@ def _first_text(element: etree._Element, *path: str) -> str:
         return ""
 
 
-def parse_w3c_date(value: str, now: datetime) -> datetime | None:
-    """A sitemap (W3C datetime) date as aware UTC, or None when malformed or implausible."""
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    when = when.astimezone(UTC)
-    return when if EARLIEST <= when <= now + FUTURE_SLACK else None
-
-
 def sitemap_children(body: bytes, *, url: str) -> tuple[str, ...]:
     """The child sitemap URLs of a `<sitemapindex>` (empty for anything else)."""
     root = _xml_root(body)
@@ -210,9 +195,9 @@ def parse_sitemap(body: bytes, *, url: str, now: datetime | None = None) -> Pars
         loc = absolute_url(url, _first_text(item, "loc"))
         if loc is None:
             continue
-        published = parse_w3c_date(
-            _first_text(item, "news", "publication_date"), now
-        ) or parse_w3c_date(_first_text(item, "lastmod"), now)
+        published = iso_date(_first_text(item, "news", "publication_date"), now) or iso_date(
+            _first_text(item, "lastmod"), now
+        )
         title = _first_text(item, "news", "title")
         entries.append(FeedEntry(loc, loc, title, "", published))
     return ParsedFeed(assign_keys(entries), bozo=False)
