@@ -12,8 +12,9 @@ import pytest
 
 from tests.test_extract import ARTICLE_EN, article_page
 from watcher.extract.page import ExtractOptions, extract_page
-from watcher.extract.pool import ExtractorPool, PoolSettings
+from watcher.extract.pool import MEMORY_CHECK_EVERY, ExtractorPool, PoolSettings, private_mb
 from watcher.extract.worker import PageInput
+from watcher.metrics import METRICS
 from watcher.model import Extraction, ExtractionStatus
 from watcher.pipeline.page_task import extract_article
 from watcher.stories.cluster import fingerprint
@@ -192,6 +193,40 @@ def test_workers_are_recycled() -> None:
     pages_per_worker = Counter(r.reason for r in results)
     assert len(pages_per_worker) >= 3  # three pools, each with at least one worker
     assert max(pages_per_worker.values()) <= per_pool
+
+
+def test_workers_are_recycled_on_their_measured_memory() -> None:
+    """Over `recycle_mb` of private memory the pool is replaced; under it, it is kept.
+
+    Same pages, same page backstop (far away); only the memory ceiling differs.
+    """
+    pages = [PageInput(b"pid", "https://e.com/p")] * (3 * MEMORY_CHECK_EVERY)
+    roomy = PoolSettings(workers=2, recycle_mb=10_000, max_tasks_per_child=10_000)
+    with ExtractorPool(roomy, task=misbehaving) as pool:
+        results = pool.extract_many(pages)
+    assert len({r.reason for r in results}) <= 2  # the first pool's workers did every page
+    assert pool.recycles == 0
+    assert 5 < pool.worker_mb < 10_000  # it was measured: a Python worker has megabytes of its own
+
+    tight = PoolSettings(workers=2, recycle_mb=1, max_tasks_per_child=10_000)
+    with ExtractorPool(tight, task=misbehaving) as pool:
+        results = pool.extract_many(pages)
+    assert pool.recycles >= 2  # once per memory reading after the first pool's
+    scraped = METRICS.registry.get_sample_value
+    replaced = scraped("watcher_extraction_pool_replacements_total", {"reason": "memory"})
+    assert replaced is not None
+    assert replaced >= pool.recycles
+    assert (scraped("watcher_extraction_worker_memory_bytes") or 0) > 2**20
+    assert len({r.reason for r in results}) > 2
+    assert all(r.status is ExtractionStatus.OK for r in results)
+
+
+def test_private_memory_is_read_from_proc() -> None:
+    """This process has private memory; a process that is gone has none to read."""
+    mine = private_mb(os.getpid())
+    assert mine is not None
+    assert mine > 5
+    assert private_mb(2**22 + 1) is None  # above the kernel's pid limit: never a process
 
 
 def _spans(results: list[Extraction]) -> list[tuple[float, float]]:

@@ -61,6 +61,14 @@ Metrics (the names as scraped; counters get the `_total` suffix):
     daemon keeps running and the log has the traceback.
 ``watcher_retention_pruned_articles_total``
     Articles whose text and summary were removed by retention.
+``watcher_extraction_worker_memory_bytes``
+    Private memory of the largest extraction worker at the last reading
+    (every 50 pages). The pool replaces its workers when one passes
+    `recycle_mb` (250 MB); a steady rise towards it means a leak.
+``watcher_extraction_pool_replacements_total{reason}``
+    Extraction worker pools replaced, by reason: memory (a worker past its
+    ceiling), pages (the page backstop), deadline (a page past its hard
+    deadline), crash (a worker died).
 ``watcher_database_up``
     1 when the database answered the scrape's queries, else 0.
 """
@@ -152,6 +160,17 @@ class Metrics:
             "Articles whose text and summary retention removed.",
             registry=r,
         )
+        self.worker_memory = Gauge(
+            "watcher_extraction_worker_memory_bytes",
+            "Private memory of the largest extraction worker at the last reading.",
+            registry=r,
+        )
+        self.pool_replacements = Counter(
+            "watcher_extraction_pool_replacements",
+            "Extraction worker pools replaced, by reason (memory, pages, deadline, crash).",
+            ["reason"],
+            registry=r,
+        )
 
 
 METRICS = Metrics()
@@ -211,3 +230,13 @@ def record_cycle(result: str, seconds: float | None, metrics: Metrics = METRICS)
         metrics.cycle_seconds.observe(seconds)
     if result == "ok":
         metrics.last_cycle.set(time.time())
+
+
+def record_worker_memory(megabytes: float, metrics: Metrics = METRICS) -> None:
+    """The extraction pool read its largest worker's private memory."""
+    metrics.worker_memory.set(megabytes * 2**20)
+
+
+def record_pool_replacement(reason: str, metrics: Metrics = METRICS) -> None:
+    """The extraction pool replaced its workers: memory, pages, deadline or crash."""
+    metrics.pool_replacements.labels(label(reason)).inc()

@@ -9,18 +9,28 @@ Why processes: trafilatura in threads can segfault (lxml; trafilatura issue
 minutes (issue 704). So:
 
 * workers (`watcher.extract.worker`) call `trafilatura.meta.reset_caches()`
-  every `RESET_CACHES_EVERY` pages, and the pool is recycled after
-  `max_tasks_per_child` pages per worker: the old pool finishes the pages
-  it has and exits while new pages already go to a fresh pool (started
-  `in_flight` pages ahead, its workers warm by then), so
-  concurrency never drops to zero (until 2026-12 new pages waited for the
-  old pool to drain: every recycle idled the workers for a page's time plus
-  a worker's start). The two overlap for at most the old pool's last
-  `in_flight` pages, and fresh workers fork from a forkserver that has
-  imported and warmed trafilatura (`watcher.extract.warm`), sharing its
-  memory. Not ProcessPoolExecutor's own `max_tasks_per_child`: on CPython
-  3.11-3.13 a worker that retires while pages are queued may never be
-  replaced and the queue hangs (cpython issue 115634);
+  and give freed memory back to the system every `RESET_CACHES_EVERY`
+  pages. That holds a worker at 70-80 MB of private memory however many
+  pages it runs (measured over 3,000 pages each, BENCHMARKS.md), so the
+  pool is recycled on *measured* memory: every `MEMORY_CHECK_EVERY`
+  submits the parent reads each worker's private memory
+  (`/proc/PID/smaps_rollup`) and replaces the pool once one is over
+  `recycle_mb`; `max_tasks_per_child` pages per worker is only a backstop
+  (for systems without /proc, and for slow growth). Until 2026-12 the pool
+  was replaced every 200 pages per worker: with the overlap below, four
+  workers were alive every few seconds of a busy cycle, and the tree's peak
+  memory went over its bar;
+* at a recycle the old pool finishes the pages it has and exits while new
+  pages already go to a fresh pool (started `in_flight` pages ahead, its
+  workers warm by then), so concurrency never drops to zero (until 2026-12
+  new pages waited for the old pool to drain: every recycle idled the
+  workers for a page's time plus a worker's start). The two overlap for at
+  most the old pool's last `in_flight` pages, and fresh workers fork from a
+  forkserver that has imported and warmed trafilatura
+  (`watcher.extract.warm`), sharing its memory. Not ProcessPoolExecutor's
+  own `max_tasks_per_child`: on CPython 3.11-3.13 a worker that retires
+  while pages are queued may never be replaced and the queue hangs (cpython
+  issue 115634);
 * a page has a *soft* deadline inside the worker (SIGALRM raises out of
   trafilatura; the worker lives on) and a *hard* deadline in the parent
   (soft + grace): past it the pool is killed and replaced, so a worker stuck
@@ -55,8 +65,10 @@ from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
+from watcher import metrics
 from watcher.extract.page import DEFAULT_OPTIONS, ExtractOptions, extract_page
 from watcher.extract.worker import PageInput, PageTask, init_worker, ready, run_page
 from watcher.model import Extraction, ExtractionStatus
@@ -68,6 +80,7 @@ from watcher.model import Extraction, ExtractionStatus
 # 3.7 ms of every page's submit waiting to get the GIL back.
 SWITCH_INTERVAL = 0.0005
 _SUBMIT_ATTEMPTS = 3  # a pool that breaks between creation and submit is replaced this often
+MEMORY_CHECK_EVERY = 50  # submits between two readings of the workers' memory
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,8 @@ class PoolSettings:
     workers: int = max(1, min(os.cpu_count() or 1, 8))
     deadline: float = 20.0  # seconds of extraction per page (soft, inside the worker)
     grace: float = 10.0  # more seconds before the parent kills the pool (hard deadline)
-    max_tasks_per_child: int = 200  # pages per worker before the pool is replaced
+    recycle_mb: float = 250.0  # a worker's private memory (MB) past which the pool is replaced
+    max_tasks_per_child: int = 5000  # pages per worker before the pool is replaced anyway
     start_method: str = "forkserver"
     queued_per_worker: int = 1  # pages waiting for each worker beyond the one it runs
 
@@ -112,12 +126,16 @@ class ExtractorPool:
         self._executor: ProcessPoolExecutor | None = None
         self._generation = 0
         self._submitted = 0  # pages submitted to the current pool
+        self._retire_at = 0  # submits after which the current pool retires
+        self._retire_reason = "pages"  # why it will: the page backstop, or "memory"
         self._retired: dict[int, ProcessPoolExecutor] = {}  # generation -> pool finishing up
         self._standby: ProcessPoolExecutor | None = None  # the next pool, started ahead
         self._async: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, asyncio.Lock] | None = None
         self._deadline_kills: set[int] = set()  # pool generations killed for a deadline
         self._last_generation: dict[int, int] = {}  # id(page) -> generation (async retries)
         self.restarts = 0  # pools replaced after a deadline or a crash (for metrics)
+        self.recycles = 0  # pools replaced on schedule: worker memory or page count
+        self.worker_mb = 0.0  # the largest worker's private memory at the last reading
 
     def __enter__(self) -> ExtractorPool:
         self._current()
@@ -322,6 +340,8 @@ class ExtractorPool:
                 self._executor, self._standby = self._standby or self._new_executor(), None
                 self._generation += 1
                 self._submitted = 0
+                self._retire_at = self.settings.max_tasks_per_child * self.settings.workers
+                self._retire_reason = "pages"
             return self._executor, self._generation
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -339,22 +359,35 @@ class ExtractorPool:
         )
 
     def _maybe_retire(self) -> None:
-        """Past `max_tasks_per_child` pages per worker: retire the pool (see `_retire`).
+        """Retire the pool when a worker is over `recycle_mb` or past its page backstop.
 
-        `in_flight` pages before that, the replacement pool is started (its
+        The workers' memory is read every `MEMORY_CHECK_EVERY` submits; when
+        one is over, the pool retires `in_flight` submits later. That many
+        submits before retiring, the replacement pool is started (its
         workers forked and warmed by a no-op task each), so it takes pages at
         once when the old pool retires, even when starting a worker takes
         longer than the old pool's last pages.
         """
         with self._lock:
-            recycle_after = self.settings.max_tasks_per_child * self.settings.workers
             if self._executor is None:
                 return
-            if self._standby is None and self._submitted >= recycle_after - self.settings.in_flight:
+            in_flight = self.settings.in_flight
+            if self._submitted % MEMORY_CHECK_EVERY == 0 and self._submitted > 0:
+                self.worker_mb = max(
+                    (private_mb(pid) or 0.0 for pid in _worker_pids(self._executor)), default=0.0
+                )
+                metrics.record_worker_memory(self.worker_mb)
+                over = self.worker_mb > self.settings.recycle_mb
+                if over and self._retire_at > self._submitted + in_flight:
+                    self._retire_at = self._submitted + in_flight
+                    self._retire_reason = "memory"
+            if self._standby is None and self._submitted >= self._retire_at - in_flight:
                 self._standby = self._new_executor()
                 for _ in range(self.settings.workers):  # one spawn per submit, none idle yet
                     self._standby.submit(ready)
-            if self._submitted >= recycle_after:
+            if self._submitted >= self._retire_at:
+                self.recycles += 1
+                metrics.record_pool_replacement(self._retire_reason)
                 self._retire()
 
     def _retire(self) -> None:
@@ -389,7 +422,31 @@ class ExtractorPool:
             if deadline:
                 self._deadline_kills.add(generation)
             self.restarts += 1
+        metrics.record_pool_replacement("deadline" if deadline else "crash")
         _kill(executor)
+
+
+def _worker_pids(executor: ProcessPoolExecutor) -> list[int]:
+    # `_processes` is private but present since 3.2 (see `_kill`).
+    processes = getattr(executor, "_processes", None) or {}
+    return [pid for pid in list(processes) if isinstance(pid, int)]
+
+
+def private_mb(pid: int) -> float | None:
+    """A process's private memory in MB (pages no other process maps); None when unknown.
+
+    Private, not RSS: a worker shares the forkserver's imported modules
+    copy-on-write, and RSS would count them once per worker.
+    """
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:  # gone, or no /proc (not Linux): the page backstop still applies
+        return None
+    kb = 0
+    for line in text.splitlines():
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            kb += int(line.split()[1])
+    return kb / 1024
 
 
 def _kill(executor: ProcessPoolExecutor, patience: float = 0.0) -> None:

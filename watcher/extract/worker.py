@@ -4,13 +4,17 @@ A worker runs one page at a time under a *soft* deadline: SIGALRM raises
 out of trafilatura and the page comes back `FAILED` with the reason, while
 the worker lives on for the next page. Every `RESET_CACHES_EVERY` pages it
 empties trafilatura's caches, which grow about 1 MB per page (trafilatura
-issue 216). The parent's hard deadline, crash recovery and recycling are in
-`watcher.extract.pool`.
+issue 216), and hands the memory glibc's allocator keeps after freeing back
+to the system (`malloc_trim`): lxml's large trees leave free but mapped
+heap behind, which counted as the worker's own memory. The parent's hard
+deadline, crash recovery and recycling are in `watcher.extract.pool`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Protocol
@@ -106,3 +110,21 @@ def _reset_caches() -> None:
     import trafilatura.meta
 
     trafilatura.meta.reset_caches()
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    """Return free heap pages to the system (glibc only; elsewhere nothing happens)."""
+    if _Libc.malloc_trim is None:
+        try:  # the process's own symbols, libc's among them
+            _Libc.malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", False)
+        except OSError:
+            _Libc.malloc_trim = False
+    if callable(_Libc.malloc_trim):
+        _Libc.malloc_trim(0)
+
+
+class _Libc:
+    """glibc's `malloc_trim`, looked up on first use; False where there is none (musl, macOS)."""
+
+    malloc_trim: Callable[[int], int] | bool | None = None

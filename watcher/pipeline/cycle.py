@@ -169,7 +169,7 @@ class Pipeline:
             return report
         if self._extractor is None:
             # One pool for the pipeline's life: starting workers costs more than a
-            # quiet cycle, and they recycle themselves (max_tasks_per_child).
+            # quiet cycle, and the pool replaces them itself (on their measured memory).
             self._extractor = ExtractorPool(task=extract_article)
             self._owns_extractor = True
         extractor = self._extractor

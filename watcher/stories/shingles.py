@@ -45,9 +45,10 @@ _FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
 _BLOCK = 256  # shingle hashes per MinHash step: a 128 x 256 uint32 block is 128 KB
 
 # Distinct tokens remembered, then all forgotten at once: ~4 MB at most per process
-# (key, int and dict slot are ~120 bytes). An extraction worker's life, 200 pages, fits:
-# the ScrapingHub benchmark's 181 news pages have 19,517 distinct tokens. Without the
-# cache, hashing is most of the fingerprint's cost.
+# (key, int and dict slot are ~120 bytes), so a worker that lives for thousands of pages
+# stays bounded. A few hundred pages' vocabulary fits: the ScrapingHub benchmark's 181
+# news pages have 19,517 distinct tokens. Without the cache, hashing is most of the
+# fingerprint's cost.
 _TOKEN_CACHE_MAX = 1 << 15
 _token_cache: dict[str, int] = {}
 
