@@ -136,7 +136,8 @@ def _settings() -> dict[str, Extractor]:
     """Name -> a function (page bytes, url) -> text, for each setting compared."""
     import trafilatura
 
-    from watcher.extract.page import ExtractOptions, Metadata, decode_html, extract_page
+    from watcher.extract.page import ExtractOptions, Metadata, extract_page
+    from watcher.text.charset import decode_html
 
     def plain(body: bytes, url: str) -> str:
         # Given text, as watcher decodes it: trafilatura's own guess on bytes costs more.

@@ -3,7 +3,15 @@
     .venv/bin/python -m bench soak [--quick]
 
 The bar: peak memory of the whole process tree (workers included)
-under 400 MB across 20,000 articles, flat after warm-up.
+under 400 MB across 20,000 articles, flat after warm-up. The tree's memory
+is the sum of its processes' PSS (proportional set size: a page shared by
+n processes counts 1/n in each), which is what the tree takes from the
+machine and what a container's memory limit charges. The sum of RSS is
+reported beside it but is not the bar: it counts every page the
+extraction and parsing workers share copy-on-write with the forkserver
+(trafilatura, lxml and the rest, about 30 MB) once per worker, so with six
+forked processes it overstates the tree by 100-150 MB, and it grows when
+workers share more. Until 2026-12 the bar was on the RSS sum.
 
 The daemon runs as in production (`python -m watcher run`, a subprocess)
 with fast ticks (poll every second, sources due every second), SQLite, the
@@ -387,6 +395,11 @@ def peak_rss_mb(result: SoakResult) -> float:
     return max((s.tree.rss_mb for s in result.samples), default=0.0)
 
 
+def peak_pss_mb(result: SoakResult) -> float:
+    """The highest tree PSS a run sampled: the bar."""
+    return max((s.tree.pss_mb for s in result.samples), default=0.0)
+
+
 def report(result: SoakResult, *, command: str, runs: Sequence[SoakResult] = ()) -> BenchReport:
     """The soak's section for BENCHMARKS.md: `result` in detail, `runs` (all of them) in brief."""
     samples = list(result.samples)
@@ -402,16 +415,17 @@ def report(result: SoakResult, *, command: str, runs: Sequence[SoakResult] = ())
     flat = growth <= max(10.0, 0.05 * peak_rss)
     complete = result.stored >= result.articles
     every = list(runs) or [result]
-    ok = complete and peak_rss < TARGET_MB and flat
+    ok = complete and peak_pss < TARGET_MB and flat
     # Every run must hold the bar, not only the median one.
-    ok = ok and all(peak_rss_mb(r) < TARGET_MB and r.stored >= r.articles for r in every)
+    ok = ok and all(peak_pss_mb(r) < TARGET_MB and r.stored >= r.articles for r in every)
     fds = [s.tree.fds for s in late]
     dbf = [s.tree.db_fds for s in late]
     conns = [s.tree.db_connections for s in late]
     rate = result.stored / result.seconds if result.seconds else 0.0
     verdict = (
-        f"{'PASS' if ok else 'FAIL'}: peak {peak_rss:,.0f} MB RSS / {peak_pss:,.0f} MB PSS "
-        f"(target {TARGET_MB:,.0f} MB), {rss_slope:+.1f} MB per 1,000 articles after warm-up "
+        f"{'PASS' if ok else 'FAIL'}: peak tree PSS {peak_pss:,.0f} MB (target "
+        f"{TARGET_MB:,.0f} MB; RSS sum {peak_rss:,.0f} MB), "
+        f"{rss_slope:+.1f} MB per 1,000 articles after warm-up "
         f"({'flat' if flat else 'NOT flat'}), {result.stored:,} of {result.articles:,} articles"
     )
 
@@ -422,15 +436,20 @@ def report(result: SoakResult, *, command: str, runs: Sequence[SoakResult] = ())
         Row("articles stored", f"{result.stored:,} / {result.articles:,}", "daemon's /metrics"),
         Row("duration", f"{result.seconds:,.0f} s", f"{rate:,.0f} articles/s"),
         Row(
-            "peak tree RSS",
-            f"{peak_rss:,.0f} MB",
-            f"sampled every second; target < {TARGET_MB:,.0f}",
+            "peak tree PSS",
+            f"{peak_pss:,.0f} MB",
+            f"sampled every second; shared pages split between sharers; target < {TARGET_MB:,.0f}",
         ),
-        Row("peak tree PSS", f"{peak_pss:,.0f} MB", "shared pages counted once"),
+        Row("peak tree RSS", f"{peak_rss:,.0f} MB", "shared pages counted once per process"),
+        Row(
+            "peak tree PSS, every run",
+            ", ".join(f"{peak_pss_mb(r):,.0f}" for r in every) + " MB",
+            f"{len(every)} runs; the detail is the median run's",
+        ),
         Row(
             "peak tree RSS, every run",
             ", ".join(f"{peak_rss_mb(r):,.0f}" for r in every) + " MB",
-            f"{len(every)} runs; the detail is the median run's",
+            "",
         ),
         Row(
             "tree RSS slope, every run",
@@ -489,7 +508,7 @@ def report(result: SoakResult, *, command: str, runs: Sequence[SoakResult] = ())
 def run_benchmark(quick: bool = False) -> BenchReport:
     """The full soak, three times (`quick`: once, 1,000 articles over 10 feeds)."""
     runs = [run_soak(QUICK_ARTICLES, feeds=10)] if quick else [run_soak() for _ in range(3)]
-    median = sorted(runs, key=peak_rss_mb)[len(runs) // 2]
+    median = sorted(runs, key=peak_pss_mb)[len(runs) // 2]
     command = ".venv/bin/python -m bench soak" + (" --quick" if quick else "")
     return report(median, command=command, runs=runs)
 

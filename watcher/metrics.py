@@ -64,7 +64,7 @@ Metrics (the names as scraped; counters get the `_total` suffix):
 ``watcher_extraction_worker_memory_bytes``
     Private memory of the largest extraction worker at the last reading
     (every 50 pages). The pool replaces its workers when one passes
-    `recycle_mb` (250 MB); a steady rise towards it means a leak.
+    `recycle_mb` (200 MB); a steady rise towards it means a leak.
 ``watcher_extraction_pool_replacements_total{reason}``
     Extraction worker pools replaced, by reason: memory (a worker past its
     ceiling), pages (the page backstop), deadline (a page past its hard

@@ -90,8 +90,8 @@ class PoolSettings:
     workers: int = max(1, min(os.cpu_count() or 1, 8))
     deadline: float = 20.0  # seconds of extraction per page (soft, inside the worker)
     grace: float = 10.0  # more seconds before the parent kills the pool (hard deadline)
-    recycle_mb: float = 250.0  # a worker's private memory (MB) past which the pool is replaced
-    max_tasks_per_child: int = 5000  # pages per worker before the pool is replaced anyway
+    recycle_mb: float = 200.0  # a worker's private memory (MB) past which the pool is replaced
+    max_tasks_per_child: int = 20_000  # pages per worker before the pool is replaced anyway
     start_method: str = "forkserver"
     queued_per_worker: int = 1  # pages waiting for each worker beyond the one it runs
 
