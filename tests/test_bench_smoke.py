@@ -81,3 +81,27 @@ def test_python_m_bench_discovers_and_runs_benchmarks() -> None:
     """`python -m bench matching --quick` runs the matching benchmark without writing files."""
     assert "matching" in discover()
     assert main(["matching", "--quick"]) == 0
+
+
+def test_cycle_pages_do_not_inflate_the_plain_trafilatura_limit() -> None:
+    """Plain trafilatura, default options, extracts the bench pages' article whole.
+
+    The cycle's limit is plain trafilatura's time on these pages. Pages whose
+    teasers hold several times the article's text make its fallback
+    extractors run and win (F1 0.28, three times the real pages' cost until
+    2026-12), which would make any pipeline look fast against that limit.
+    """
+    import trafilatura
+
+    from bench.chrome import text_shape
+    from bench.cycle import sample_pages
+    from bench.extraction import _generated_truth, score
+
+    pages = sample_pages(20, 8)
+    truth = [_generated_truth(body) for _path, body in pages]
+    found = [trafilatura.extract(body.decode("utf-8")) or "" for _path, body in pages]
+    assert score(zip(truth, found, strict=True)).f1 >= 0.95
+    for (_path, body), article in zip(pages, truth, strict=True):
+        visible, paragraphs = text_shape(body.decode("utf-8"))
+        assert visible < 4 * len(article)  # real median page: 2.2x its article
+        assert paragraphs < 2 * len(article)  # real median page: 1.1x
