@@ -166,7 +166,7 @@ def heavy_page(
     # some have a line of text. Until 2026-12 each card had a 60-word paragraph, which put
     # 7x the article's text in paragraphs on the page (real median: 1.1x) and made
     # trafilatura's default fallback (readability, jusText) take the teasers for the article.
-    cards = []
+    cards: list[str] = []
     size = len(page)
     while size < TARGET_BYTES - 700:
         n = rng.randrange(10**6)

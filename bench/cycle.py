@@ -300,14 +300,36 @@ def measure_baselines(per_feed: int, sample: int, real_sample: int) -> Baselines
         return child.submit(_baselines, per_feed, sample, real_sample).result()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class TreeMemory:
-    """Samples the summed RSS of this process and its descendants but one, in a thread."""
+    """Samples the memory and CPU of this process and its descendants but one, in a thread.
+
+    CPU is split between this process (the pipeline: fetching, parsing
+    results, storing, matching) and its children (the extraction and parsing
+    workers and their forkserver); a child's CPU counts from the first
+    sample, or from zero when it starts later. A child that exits between two
+    samples loses its last half second, so the split is approximate.
+    """
 
     def __init__(self, exclude: int, interval: float = 0.5) -> None:
         self.exclude, self.interval = exclude, interval
         self.peak_mb = self.peak_pss_mb = 0.0
+        self._cpu_first: dict[int, float] = {}
+        self._cpu_last: dict[int, float] = {}
+        self._started = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tree-memory", daemon=True)
+
+    def cpu(self) -> tuple[float, float]:
+        """(this process's, its workers') CPU seconds between the first and last sample."""
+        used = {pid: last - self._cpu_first.get(pid, 0.0) for pid, last in self._cpu_last.items()}
+        mine = used.pop(os.getpid(), 0.0)
+        return mine, sum(used.values())
 
     def _sample(self) -> None:
         from bench.soak import _pss_bytes, _rss_bytes, tree_pids
@@ -318,6 +340,10 @@ class TreeMemory:
             if pid not in skip:
                 with contextlib.suppress(OSError):
                     rss, pss = rss + _rss_bytes(pid), pss + _pss_bytes(pid)
+                    self._cpu_last[pid] = _cpu_seconds(pid)
+                    if not self._started:
+                        self._cpu_first[pid] = self._cpu_last[pid]
+        self._started = True
         self.peak_mb = max(self.peak_mb, rss / 2**20)
         self.peak_pss_mb = max(self.peak_pss_mb, pss / 2**20)
 
@@ -333,6 +359,7 @@ class TreeMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample()
 
 
 REAL_PAGES = ROOT.parent / "shared/corpora/article-extraction-benchmark/html"
@@ -362,6 +389,8 @@ class CycleRun:
     not_modified: int
     peak_mb: float = 0.0  # RSS of the pipeline's process tree (site excluded), full cycle
     peak_pss_mb: float = 0.0  # the same tree's proportional set size (shared pages split)
+    pipeline_cpu_s: float = 0.0  # CPU of this process during the full cycle
+    workers_cpu_s: float = 0.0  # CPU of its children (workers, forkserver) during it
 
 
 def run_cycles(site: SiteProcess, feeds: int, workers: int) -> CycleRun:
@@ -409,6 +438,7 @@ def run_cycles(site: SiteProcess, feeds: int, workers: int) -> CycleRun:
         sum(1 for s in again.sources if s.outcome is FetchOutcome.NOT_MODIFIED),
         memory.peak_mb,
         memory.peak_pss_mb,
+        *memory.cpu(),
     )
 
 
@@ -456,6 +486,7 @@ def run_benchmark(quick: bool = False) -> BenchReport:
     nm = statistics.median(r.not_modified_s for r in results)
     peak = max(r.peak_pss_mb for r in results)  # the bar, as in the soak (see bench.soak)
     peak_rss = max(r.peak_mb for r in results)
+    cpu_totals = [(r.pipeline_cpu_s + r.workers_cpu_s) / articles * 1000 for r in results]
     stored = results[0].articles
     complete = all(r.articles == articles and r.not_modified == feeds for r in results)
     ok = ratio <= TARGET_RATIO and nm < TARGET_304_S and complete and peak < TARGET_PEAK_MB
@@ -526,6 +557,14 @@ def run_benchmark(quick: bool = False) -> BenchReport:
             + each(old_ratios, "x", digits=2),
         ),
         Row("throughput", f"{articles / full:,.0f} articles/s", f"{workers} extraction workers"),
+        Row(
+            "CPU per article",
+            f"{statistics.median(cpu_totals):.1f} ms",
+            "full cycle, median of runs; the pipeline's process "
+            + each([r.pipeline_cpu_s / articles for r in results], " ms", 1000, 2)
+            + ", its extraction and parsing workers "
+            + each([r.workers_cpu_s / articles for r in results], " ms", 1000, 2),
+        ),
         Row(
             "peak tree memory",
             f"{peak:.0f} MB",
