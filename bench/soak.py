@@ -169,6 +169,8 @@ class SoakResult:
     alerts: int  # alert rows (sent or queued)
     exit_code: int | None
     stop_seconds: float
+    worker_mb: float | None = None  # largest extraction worker's private memory, last reading
+    replacements: tuple[tuple[str, int], ...] = ()  # extraction pool replacements by reason
 
 
 def free_port() -> int:
@@ -224,6 +226,28 @@ def stored_articles(listen: str) -> int | None:
     return int(float(found.group(1))) if found else 0
 
 
+def extraction_workers(listen: str) -> tuple[float | None, dict[str, int]]:
+    """The largest extraction worker's private MB at its last reading, and pool replacements.
+
+    Both from the daemon's /metrics (`watcher_extraction_worker_memory_bytes`,
+    `watcher_extraction_pool_replacements_total{reason}`); (None, {}) when it
+    does not answer.
+    """
+    try:
+        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return None, {}
+    found = re.search(r"^watcher_extraction_worker_memory_bytes (\S+)$", text, re.MULTILINE)
+    replaced = re.findall(
+        r'^watcher_extraction_pool_replacements_total\{reason="([^"]+)"\} (\S+)$',
+        text,
+        re.MULTILINE,
+    )
+    worker_mb = float(found.group(1)) / _MB if found else None
+    return worker_mb, {reason: int(float(n)) for reason, n in replaced}
+
+
 def stored_hits(db: Path) -> tuple[set[tuple[str, str]], int]:
     """(article URL, rule id) of every stored hit, and the number of alert rows."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
@@ -263,6 +287,8 @@ def run_soak(
                 env=env,
                 cwd=directory,
             )
+            worker_mb: float | None = None
+            replacements: dict[str, int] = {}
             try:
                 samples, seconds = _watch(
                     daemon,
@@ -273,6 +299,7 @@ def run_soak(
                     stall=stall,
                     timeout=timeout,
                 )
+                worker_mb, replacements = extraction_workers(listen)
             finally:
                 exit_code, stop_seconds = _stop(daemon)
         found, alerts = stored_hits(db)
@@ -288,6 +315,8 @@ def run_soak(
         alerts=alerts,
         exit_code=exit_code,
         stop_seconds=stop_seconds,
+        worker_mb=worker_mb,
+        replacements=tuple(sorted(replacements.items())),
     )
 
 
@@ -482,6 +511,12 @@ def report(result: SoakResult, *, command: str, runs: Sequence[SoakResult] = ())
         ),
         Row(
             "processes in the tree", rng([s.tree.processes for s in late]), "min-max after warm-up"
+        ),
+        Row(
+            "largest extraction worker",
+            f"{result.worker_mb:,.0f} MB" if result.worker_mb is not None else "n/a",
+            "private memory at the daemon's last reading (/metrics); pool replacements: "
+            + (", ".join(f"{reason} {n}" for reason, n in result.replacements) or "none"),
         ),
         Row("open fds (tree)", rng(fds), "min-max after warm-up"),
         Row("fds on the database files", rng(dbf), "db, -wal, -shm; min-max after warm-up"),

@@ -10,9 +10,9 @@ minutes (issue 704). So:
 
 * workers (`watcher.extract.worker`) call `trafilatura.meta.reset_caches()`
   and give freed memory back to the system every `RESET_CACHES_EVERY`
-  pages. That holds a worker at 70-80 MB of private memory however many
-  pages it runs (measured over 3,000 pages each, BENCHMARKS.md), so the
-  pool is recycled on *measured* memory: every `MEMORY_CHECK_EVERY`
+  pages. That holds a worker's private memory flat however many pages it
+  runs (the soak: 10,000 pages per worker, no replacement, BENCHMARKS.md),
+  so the pool is recycled on *measured* memory: every `MEMORY_CHECK_EVERY`
   submits the parent reads each worker's private memory
   (`/proc/PID/smaps_rollup`) and replaces the pool once one is over
   `recycle_mb`; `max_tasks_per_child` pages per worker is only a backstop
