@@ -144,13 +144,17 @@ def test_sigterm_while_waiting_exits_0_at_once(local_site: LocalSite, tmp_path: 
 
 
 def test_database_wait_setting_and_backoff() -> None:
-    """WATCHER_DATABASE_WAIT: default 120 s, 0 allowed (no retry), negatives refused;
-    the pauses double from 0.5 s and stop growing at 10 s."""
+    """WATCHER_DATABASE_WAIT: default 120 s, 0 allowed (no retry), negatives, NaN, inf and
+    more than the longest duration refused, as for the ticks; the pauses double from 0.5 s
+    and stop growing at 10 s."""
     assert daemon_settings({}).database_wait == 120
     assert daemon_settings({"WATCHER_DATABASE_WAIT": "0"}).database_wait == 0
     assert daemon_settings({"WATCHER_DATABASE_WAIT": "5m"}).database_wait == 300
     with pytest.raises(ConfigError, match="WATCHER_DATABASE_WAIT"):
         daemon_settings({"WATCHER_DATABASE_WAIT": "-1"})
+    for bad in ("nan", "inf", "1e12"):
+        with pytest.raises(ConfigError, match="WATCHER_DATABASE_WAIT"):
+            daemon_settings({"WATCHER_DATABASE_WAIT": bad})
     delay = backoff_delays()
     assert [delay() for _ in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
 

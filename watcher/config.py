@@ -292,18 +292,7 @@ def daemon_settings(environ: Mapping[str, str] | None = None) -> DaemonSettings:
     environ = os.environ if environ is None else environ
 
     def seconds(name: str, default: float) -> float:
-        raw = environ.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            return parse_duration(raw, where=name).total_seconds()
-        if not value > 0:
-            raise ConfigError(f"{name}: expected a positive number of seconds, got {raw!r}")
-        if value > MAX_DURATION.total_seconds():
-            raise ConfigError(f"{name}: at most {MAX_DURATION.days} days, got {raw!r}")
-        return value
+        return _env_seconds(environ, name, default)
 
     age = environ.get("WATCHER_RETENTION_MAX_AGE", "").strip()
     default = DaemonSettings()
@@ -326,7 +315,17 @@ def daemon_settings(environ: Mapping[str, str] | None = None) -> DaemonSettings:
 
 def _database_wait(environ: Mapping[str, str], default: float) -> float:
     """`WATCHER_DATABASE_WAIT`: seconds (or a duration) to retry the first connection; 0 off."""
-    name = "WATCHER_DATABASE_WAIT"
+    return _env_seconds(environ, "WATCHER_DATABASE_WAIT", default, zero_allowed=True)
+
+
+def _env_seconds(
+    environ: Mapping[str, str], name: str, default: float, *, zero_allowed: bool = False
+) -> float:
+    """Seconds (`30`) or a duration (`5m`) from the variable `name`; unset or blank: `default`.
+
+    ConfigError for anything else, for a negative value (or zero, unless
+    `zero_allowed`) and for more than `MAX_DURATION`.
+    """
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -334,8 +333,13 @@ def _database_wait(environ: Mapping[str, str], default: float) -> float:
         value = float(raw)
     except ValueError:
         return parse_duration(raw, where=name).total_seconds()
-    if not value >= 0:
-        raise ConfigError(f"{name}: expected a number of seconds (0 or more), got {raw!r}")
+    if not (value >= 0 if zero_allowed else value > 0):
+        wanted = (
+            "a number of seconds (0 or more)" if zero_allowed else "a positive number of seconds"
+        )
+        raise ConfigError(f"{name}: expected {wanted}, got {raw!r}")
+    if value > MAX_DURATION.total_seconds():
+        raise ConfigError(f"{name}: at most {MAX_DURATION.days} days, got {raw!r}")
     return value
 
 
