@@ -215,12 +215,19 @@ def daemon_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def stored_articles(listen: str) -> int | None:
-    """`watcher_articles_stored_total` from the daemon's /metrics; None while it is not up."""
+def _metrics(listen: str) -> str | None:
+    """The daemon's /metrics page; None while it does not answer."""
     try:
         with urllib.request.urlopen(f"http://{listen}/metrics", timeout=5) as response:
-            text = response.read().decode()
+            return str(response.read().decode())
     except OSError:
+        return None
+
+
+def stored_articles(listen: str) -> int | None:
+    """`watcher_articles_stored_total` from the daemon's /metrics; None while it is not up."""
+    text = _metrics(listen)
+    if text is None:
         return None
     found = re.search(r"^watcher_articles_stored_total (\S+)$", text, re.MULTILINE)
     return int(float(found.group(1))) if found else 0
@@ -233,10 +240,8 @@ def extraction_workers(listen: str) -> tuple[float | None, dict[str, int]]:
     `watcher_extraction_pool_replacements_total{reason}`); (None, {}) when it
     does not answer.
     """
-    try:
-        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=5) as response:
-            text = response.read().decode()
-    except OSError:
+    text = _metrics(listen)
+    if text is None:
         return None, {}
     found = re.search(r"^watcher_extraction_worker_memory_bytes (\S+)$", text, re.MULTILINE)
     replaced = re.findall(
